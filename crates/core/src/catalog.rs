@@ -1,0 +1,163 @@
+//! The `Catalog` trait: what is known about uploads, blobs and files.
+//!
+//! Every state change is one transaction. The catalog is also where
+//! exclusivity lives ([`Catalog::lock`]), so that several server nodes
+//! sharing one catalog agree on who writes a chunk or completes an upload.
+//!
+//! Who validates what: the core checks every rule (sizes, offsets, claims,
+//! ownership) before calling a catalog method; a catalog stores what it is
+//! given and enforces only what must be atomic — compare-and-set of an
+//! append offset, reference counts, one blob per content hash.
+
+use async_trait::async_trait;
+
+use crate::hash::{ContentHash, Digest32};
+use crate::model::{
+    Blob, BlobId, ChunkRecord, FileId, FilePage, FileQuery, FileRecord, NewFile, Owner, Timestamp,
+    Upload, UploadId,
+};
+
+/// Errors of a catalog backend.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The record a change refers to does not exist (any more).
+    #[error("not found in the catalog")]
+    NotFound,
+    /// An append's expected offset no longer matches.
+    #[error("the upload offset changed")]
+    OffsetConflict,
+    #[error("catalog: {0}")]
+    Backend(String),
+}
+
+pub type CatalogResult<T> = Result<T, CatalogError>;
+
+/// Held while some work is exclusive; dropping it releases the lock.
+pub struct LockGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl LockGuard {
+    pub fn new(inner: impl Send + Sync + 'static) -> Self {
+        LockGuard(Box::new(inner))
+    }
+}
+
+/// How a completed upload ended up stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completed {
+    pub file: FileRecord,
+    /// True when the upload's own blob became the stored content; false when
+    /// content with the same hash was already stored (the upload's own blob
+    /// is then redundant and must be deleted from the store).
+    pub kept_own_blob: bool,
+}
+
+/// A committed, verified blob about to enter the catalog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBlob {
+    pub blob: Blob,
+    pub created_at: Timestamp,
+}
+
+/// What deleting a file left behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletedFile {
+    /// The blob no file references any more: already forgotten by the
+    /// catalog, it must be deleted from the store.
+    pub freed_blob: Option<BlobId>,
+}
+
+/// The catalog of uploads, blobs and files.
+#[async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    // ----- uploads -------------------------------------------------------
+
+    /// Records a new upload (its `received` list is ignored: it has none).
+    async fn insert_upload(&self, upload: &Upload) -> CatalogResult<()>;
+
+    /// The upload with its received chunks, completed or not.
+    async fn get_upload(&self, id: &UploadId) -> CatalogResult<Option<Upload>>;
+
+    /// An unfinished chunked upload of `owner` with this claimed hash, size
+    /// and name, if any (the newest).
+    async fn find_resumable(
+        &self,
+        owner: &Owner,
+        hash: &ContentHash,
+        size: u64,
+        name: &str,
+    ) -> CatalogResult<Option<Upload>>;
+
+    /// Records a received chunk and moves the expiry. Recording a chunk
+    /// already recorded changes nothing. `NotFound` if the upload is gone.
+    async fn record_chunk(
+        &self,
+        id: &UploadId,
+        chunk: &ChunkRecord,
+        expires_at: Timestamp,
+    ) -> CatalogResult<()>;
+
+    /// Append mode: moves the offset from `from` to `to`, records the chunks
+    /// completed on the way and the saved hasher state of the partial chunk
+    /// at `to`, and moves the expiry. `OffsetConflict` if the stored offset
+    /// is not `from`.
+    async fn record_append(
+        &self,
+        id: &UploadId,
+        from: u64,
+        to: u64,
+        chunks: &[ChunkRecord],
+        tail: Option<&[u8]>,
+        expires_at: Timestamp,
+    ) -> CatalogResult<()>;
+
+    /// Sets the length of an upload whose length was deferred.
+    async fn set_upload_size(&self, id: &UploadId, size: u64) -> CatalogResult<()>;
+
+    /// The recorded chunks of an upload, by ascending index.
+    async fn chunks(&self, id: &UploadId) -> CatalogResult<Vec<ChunkRecord>>;
+
+    /// Forgets an upload and its chunks. Returns whether it existed.
+    async fn delete_upload(&self, id: &UploadId) -> CatalogResult<bool>;
+
+    // ----- blobs and files -----------------------------------------------
+
+    /// The verified blob with this content hash, if stored.
+    async fn find_blob(&self, hash: &ContentHash) -> CatalogResult<Option<Blob>>;
+
+    /// Adds whole-file checksums verified later (after an instant upload
+    /// claimed them).
+    async fn set_blob_checksums(
+        &self,
+        blob: &BlobId,
+        md5: Option<[u8; 16]>,
+        sha256: Option<Digest32>,
+    ) -> CatalogResult<()>;
+
+    /// Records a file referencing an existing blob (an instant upload).
+    /// `NotFound` if the blob was freed meanwhile.
+    async fn insert_file(&self, file: &NewFile, blob: &BlobId) -> CatalogResult<FileRecord>;
+
+    /// In one transaction: stores `blob` unless a blob with the same hash
+    /// exists (then references that one), records `file`, and marks the
+    /// upload completed with that file. `NotFound` if the upload is gone.
+    async fn complete_upload(
+        &self,
+        upload: &UploadId,
+        blob: &NewBlob,
+        file: &NewFile,
+    ) -> CatalogResult<Completed>;
+
+    async fn get_file(&self, id: &FileId) -> CatalogResult<Option<FileRecord>>;
+
+    /// Files of an owner, newest first.
+    async fn list_files(&self, query: &FileQuery) -> CatalogResult<FilePage>;
+
+    /// Deletes a file record of `owner`. `None` if there was no such file.
+    async fn delete_file(&self, owner: &Owner, id: &FileId) -> CatalogResult<Option<DeletedFile>>;
+
+    // ----- exclusivity ---------------------------------------------------
+
+    /// Waits until no one else holds `key`, then holds it until the guard
+    /// is dropped. Exclusive across every process sharing this catalog.
+    async fn lock(&self, key: &str) -> CatalogResult<LockGuard>;
+}

@@ -1,0 +1,165 @@
+//! Plain whole-input checksums: MD5, SHA-1, SHA-256, SHA-512.
+//!
+//! These are not content identity (that is [`crate::hash`]); they verify what
+//! a client claims about a request body (RFC 9530 `Content-Digest`, tus
+//! `Upload-Checksum`) or about a whole file (`md5`/`sha256` claims of the
+//! classic spark-md5 demos).
+
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+
+/// A checksum algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Algorithm {
+    /// Length of the digest in bytes.
+    pub fn len(self) -> usize {
+        match self {
+            Algorithm::Md5 => 16,
+            Algorithm::Sha1 => 20,
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "md5",
+            Algorithm::Sha1 => "sha1",
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+}
+
+/// An expected checksum of some bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    pub algorithm: Algorithm,
+    pub digest: Vec<u8>,
+}
+
+impl Checksum {
+    /// Builds a checksum, refusing a digest of the wrong length.
+    pub fn new(algorithm: Algorithm, digest: Vec<u8>) -> Option<Self> {
+        (digest.len() == algorithm.len()).then_some(Checksum { algorithm, digest })
+    }
+}
+
+/// A running checksum computation.
+#[derive(Clone)]
+pub enum Hasher {
+    Md5(Md5),
+    Sha1(Sha1),
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    pub fn new(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Md5 => Hasher::Md5(Md5::new()),
+            Algorithm::Sha1 => Hasher::Sha1(Sha1::new()),
+            Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Md5(h) => h.update(data),
+            Hasher::Sha1(h) => h.update(data),
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        match self {
+            Hasher::Md5(h) => h.finalize().to_vec(),
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// Verifies bytes against one or more expected checksums as they stream by.
+#[derive(Clone)]
+pub struct Verifier {
+    running: Vec<(Hasher, Checksum)>,
+}
+
+impl Verifier {
+    pub fn new(expected: impl IntoIterator<Item = Checksum>) -> Self {
+        Verifier {
+            running: expected
+                .into_iter()
+                .map(|c| (Hasher::new(c.algorithm), c))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        for (h, _) in &mut self.running {
+            h.update(data);
+        }
+    }
+
+    /// The algorithms whose digest did not match, empty when all did.
+    pub fn mismatches(self) -> Vec<Algorithm> {
+        self.running
+            .into_iter()
+            .filter(|(h, c)| h.clone().finish() != c.digest)
+            .map(|(_, c)| c.algorithm)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digests_of_abc() {
+        let cases = [
+            (Algorithm::Md5, "900150983cd24fb0d6963f7d28e17f72"),
+            (Algorithm::Sha1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
+            (
+                Algorithm::Sha256,
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
+        ];
+        for (alg, hex_digest) in cases {
+            let mut h = Hasher::new(alg);
+            h.update(b"a");
+            h.update(b"bc");
+            assert_eq!(hex::encode(h.finish()), hex_digest, "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn verifier_names_what_failed() {
+        let good = Checksum::new(
+            Algorithm::Md5,
+            hex::decode("900150983cd24fb0d6963f7d28e17f72").unwrap(),
+        )
+        .unwrap();
+        let bad = Checksum::new(Algorithm::Sha1, vec![0; 20]).unwrap();
+        let mut v = Verifier::new([good, bad]);
+        v.update(b"abc");
+        assert_eq!(v.mismatches(), vec![Algorithm::Sha1]);
+        assert!(Checksum::new(Algorithm::Sha256, vec![0; 31]).is_none());
+    }
+}

@@ -1,0 +1,256 @@
+//! The `BlobStore` conformance cases.
+
+use std::sync::Arc;
+
+use crate::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+use crate::store::{BlobStore, StoreError};
+
+use super::{collect, pattern, pieces};
+
+const MIB: u64 = 1 << 20;
+
+/// Writes `data` as chunk `chunk` from its start, in pieces, and seals it.
+async fn write_chunk(
+    store: &dyn BlobStore,
+    staging: &Staging,
+    chunk: ChunkRef,
+    data: &[u8],
+) -> ChunkRecord {
+    let mut w = store
+        .open_chunk(staging, chunk, 0)
+        .await
+        .expect("open chunk");
+    for piece in pieces(data, 300_001) {
+        w.write(piece).await.expect("write");
+    }
+    ChunkRecord {
+        index: chunk.index,
+        digests: Vec::new(),
+        receipt: w.finish().await.expect("finish"),
+    }
+}
+
+fn chunk_ref(index: u32, chunk_size: u64, size: u64) -> ChunkRef {
+    let offset = index as u64 * chunk_size;
+    ChunkRef {
+        index,
+        offset,
+        len: chunk_size.min(size - offset),
+    }
+}
+
+async fn read_all(store: &dyn BlobStore, blob: &BlobId, size: u64) -> Vec<u8> {
+    collect(store.read(blob, 0..size).await.expect("read"))
+        .await
+        .expect("read stream")
+}
+
+pub async fn chunks_in_any_order_then_commit(store: Arc<dyn BlobStore>) {
+    let (cs, size) = (4 * MIB, 10 * MIB + 3);
+    let data = pattern(1, size as usize);
+    let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
+    // All three chunks at once, started last-first.
+    let writes = [2u32, 0, 1].map(|i| {
+        let (store, staging) = (store.clone(), staging.clone());
+        let c = chunk_ref(i, cs, size);
+        let bytes = data[c.offset as usize..(c.offset + c.len) as usize].to_vec();
+        tokio::spawn(async move { write_chunk(store.as_ref(), &staging, c, &bytes).await })
+    });
+    let mut records = Vec::new();
+    for w in writes {
+        records.push(w.await.unwrap());
+    }
+    records.sort_by_key(|r| r.index);
+    store.commit(&staging, size, &records).await.unwrap();
+    assert!(
+        read_all(store.as_ref(), &staging.blob, size).await == data,
+        "content differs"
+    );
+    for range in [0..1, 4 * MIB - 1..4 * MIB + 2, size - 5..size, 7..7] {
+        let got = collect(store.read(&staging.blob, range.clone()).await.unwrap())
+            .await
+            .unwrap();
+        assert!(
+            got == data[range.start as usize..range.end as usize],
+            "range {range:?}"
+        );
+    }
+}
+
+pub async fn writes_stay_inside_their_chunk(store: Arc<dyn BlobStore>) {
+    let (cs, size) = (4 * MIB, 8 * MIB);
+    let data = pattern(2, size as usize);
+    let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
+    let second = write_chunk(
+        store.as_ref(),
+        &staging,
+        chunk_ref(1, cs, size),
+        &data[cs as usize..],
+    )
+    .await;
+    // One byte too many for chunk 0, in one write and across writes.
+    let mut w = store
+        .open_chunk(&staging, chunk_ref(0, cs, size), 0)
+        .await
+        .unwrap();
+    let err = w
+        .write(vec![0xEE; cs as usize + 1].into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OutOfBounds), "{err:?}");
+    drop(w);
+    let mut w = store
+        .open_chunk(&staging, chunk_ref(0, cs, size), 0)
+        .await
+        .unwrap();
+    w.write(vec![0xEE; cs as usize - 1].into()).await.unwrap();
+    let err = w.write(vec![0xEE; 2].into()).await.unwrap_err();
+    assert!(matches!(err, StoreError::OutOfBounds), "{err:?}");
+    drop(w);
+    let first = write_chunk(
+        store.as_ref(),
+        &staging,
+        chunk_ref(0, cs, size),
+        &data[..cs as usize],
+    )
+    .await;
+    store
+        .commit(&staging, size, &[first, second])
+        .await
+        .unwrap();
+    assert!(
+        read_all(store.as_ref(), &staging.blob, size).await == data,
+        "a neighbour chunk was overwritten"
+    );
+}
+
+pub async fn appends_continue_a_chunk(store: Arc<dyn BlobStore>) {
+    let cs = 4 * MIB;
+    let data = pattern(3, (5 * MIB + 11) as usize);
+    let staging = store.begin(&BlobId::random(), None).await.unwrap();
+    let c0 = ChunkRef {
+        index: 0,
+        offset: 0,
+        len: cs,
+    };
+    let mut w = store.open_chunk(&staging, c0, 0).await.unwrap();
+    w.write(data[..1000].to_vec().into()).await.unwrap();
+    w.sync().await.unwrap();
+    let mut w = store.open_chunk(&staging, c0, 1000).await.unwrap();
+    w.write(data[1000..cs as usize].to_vec().into())
+        .await
+        .unwrap();
+    let r0 = ChunkRecord {
+        index: 0,
+        digests: vec![],
+        receipt: w.finish().await.unwrap(),
+    };
+    let c1 = ChunkRef {
+        index: 1,
+        offset: cs,
+        len: cs,
+    };
+    let mut w = store.open_chunk(&staging, c1, 0).await.unwrap();
+    w.write(data[cs as usize..].to_vec().into()).await.unwrap();
+    let r1 = ChunkRecord {
+        index: 1,
+        digests: vec![],
+        receipt: w.finish().await.unwrap(),
+    };
+    let size = data.len() as u64;
+    store.commit(&staging, size, &[r0, r1]).await.unwrap();
+    assert!(read_all(store.as_ref(), &staging.blob, size).await == data);
+}
+
+pub async fn commit_sets_the_exact_size(store: Arc<dyn BlobStore>) {
+    // An append that was refused may have left bytes past the final size.
+    let data = pattern(4, 5000);
+    let staging = store.begin(&BlobId::random(), None).await.unwrap();
+    let c0 = ChunkRef {
+        index: 0,
+        offset: 0,
+        len: 4 * MIB,
+    };
+    let mut w = store.open_chunk(&staging, c0, 0).await.unwrap();
+    w.write(data.clone().into()).await.unwrap();
+    let receipt = w.finish().await.unwrap();
+    store
+        .commit(
+            &staging,
+            3000,
+            &[ChunkRecord {
+                index: 0,
+                digests: vec![],
+                receipt,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(read_all(store.as_ref(), &staging.blob, 3000).await == data[..3000]);
+}
+
+pub async fn commit_is_idempotent(store: Arc<dyn BlobStore>) {
+    let data = pattern(5, 70_000);
+    let size = data.len() as u64;
+    let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
+    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, 4 * MIB, size), &data).await;
+    store
+        .commit(&staging, size, std::slice::from_ref(&r))
+        .await
+        .unwrap();
+    store.commit(&staging, size, &[r]).await.unwrap();
+    assert!(read_all(store.as_ref(), &staging.blob, size).await == data);
+}
+
+pub async fn abort_discards_staging(store: Arc<dyn BlobStore>) {
+    let staging = store.begin(&BlobId::random(), Some(100)).await.unwrap();
+    store.abort(&staging).await.unwrap();
+    let err = store
+        .open_chunk(&staging, chunk_ref(0, 4 * MIB, 100), 0)
+        .await
+        .err()
+        .expect("staging gone");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    store.abort(&staging).await.unwrap();
+}
+
+pub async fn delete_removes_a_blob(store: Arc<dyn BlobStore>) {
+    let data = pattern(6, 1234);
+    let size = data.len() as u64;
+    let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
+    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, 4 * MIB, size), &data).await;
+    store.commit(&staging, size, &[r]).await.unwrap();
+    store.delete(&staging.blob).await.unwrap();
+    let err = store
+        .read(&staging.blob, 0..size)
+        .await
+        .err()
+        .expect("blob gone");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    store.delete(&staging.blob).await.unwrap();
+}
+
+pub async fn empty_blob(store: Arc<dyn BlobStore>) {
+    let staging = store.begin(&BlobId::random(), Some(0)).await.unwrap();
+    store.commit(&staging, 0, &[]).await.unwrap();
+    assert!(read_all(store.as_ref(), &staging.blob, 0).await.is_empty());
+}
+
+pub async fn reading_what_is_not_there(store: Arc<dyn BlobStore>) {
+    let err = store
+        .read(&BlobId::random(), 0..1)
+        .await
+        .err()
+        .expect("nothing stored");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    let ghost = Staging {
+        blob: BlobId::random(),
+        handle: String::new(),
+    };
+    let err = store
+        .open_chunk(&ghost, chunk_ref(0, 4 * MIB, 10), 0)
+        .await
+        .err()
+        .expect("nothing staged");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}

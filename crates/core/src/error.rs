@@ -1,0 +1,76 @@
+//! Errors of the upload service: every way a request can be refused or fail.
+//!
+//! Client mistakes are first-class variants so that each door (JSON API,
+//! tus, form) can map them to its own status codes; backend failures are
+//! wrapped and never shown to clients verbatim.
+
+use crate::catalog::CatalogError;
+use crate::checksum::Algorithm;
+use crate::name::NameError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    #[error("the media type is not valid")]
+    InvalidMime,
+    #[error("the file is {size} bytes; this server takes at most {max}")]
+    FileTooLarge { size: u64, max: u64 },
+    #[error("chunk_size must be a positive multiple of 4 MiB (4194304 bytes), at most {max}")]
+    InvalidChunkSize { max: u64 },
+    #[error("no such upload")]
+    UploadNotFound,
+    #[error("no such file")]
+    FileNotFound,
+    #[error("chunk {index} does not exist; this upload has chunks 0 to {last}", last = .count.saturating_sub(1))]
+    ChunkOutOfRange { index: u64, count: u32 },
+    #[error("chunk {index} is {expected} bytes long, not {got}")]
+    ChunkLength { index: u32, expected: u64, got: u64 },
+    #[error("the body does not match its {}", algorithm_list(.0))]
+    DigestMismatch(Vec<Algorithm>),
+    #[error("chunks are missing")]
+    MissingChunks(Vec<u32>),
+    #[error("the content does not match the claimed {0}")]
+    HashMismatch(&'static str),
+    #[error("the upload is at offset {current}, not {given}")]
+    OffsetMismatch { current: u64, given: u64 },
+    #[error("the body runs past the upload's length of {size} bytes")]
+    PastEnd { size: u64 },
+    #[error("this operation does not apply to this kind of upload")]
+    WrongMode,
+    #[error("the upload's length is not known yet")]
+    LengthUnknown,
+    #[error("the length was already set to {0}")]
+    LengthAlreadySet(u64),
+    #[error("reading the request body failed: {0}")]
+    Body(#[source] std::io::Error),
+    #[error("the server is out of storage space")]
+    StorageFull,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Catalog(CatalogError),
+}
+
+fn algorithm_list(algs: &[Algorithm]) -> String {
+    let names: Vec<&str> = algs.iter().map(|a| a.name()).collect();
+    format!("{} digest", names.join(", "))
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Full => Error::StorageFull,
+            e => Error::Store(e),
+        }
+    }
+}
+
+impl From<CatalogError> for Error {
+    fn from(e: CatalogError) -> Self {
+        Error::Catalog(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

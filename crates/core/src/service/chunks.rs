@@ -1,0 +1,130 @@
+//! Chunk-indexed writes: whole chunks, in any order, several at once.
+//!
+//! A chunk is written in place at its offset under a per-chunk lock, made
+//! durable, and only then recorded with its block digests. A chunk already
+//! recorded is never written again: a re-send is read, dropped, and
+//! answered as a success. Two copies of one chunk sent at once are
+//! serialised by the lock, so the bytes on disk are always exactly those
+//! whose digests were recorded.
+
+use crate::checksum::{Checksum, Verifier};
+use crate::error::{Error, Result};
+use crate::hash::BlockHasher;
+use crate::model::{ChunkRecord, Owner, Upload, UploadId, UploadMode};
+use crate::store::ByteStream;
+
+use super::ingest::{Body, Digests, Stop, pump};
+use super::{UploadService, chunk_lock};
+
+/// One chunk as a door received it.
+pub struct ChunkPut {
+    /// The chunk index as sent (validated here).
+    pub index: u64,
+    /// The body length announced up front (`Content-Length`), if any.
+    pub declared_len: Option<u64>,
+    /// Checksums of the body the client claims (`Content-Digest`).
+    pub checks: Vec<Checksum>,
+    pub body: ByteStream,
+}
+
+impl UploadService {
+    /// Receives one chunk; returns the upload once the chunk is durable.
+    pub async fn put_chunk(&self, owner: &Owner, id: &UploadId, put: ChunkPut) -> Result<Upload> {
+        let upload = self.get_upload(owner, id).await?;
+        if upload.mode != UploadMode::Chunks {
+            return Err(Error::WrongMode);
+        }
+        let count = upload.chunk_count().unwrap_or(0);
+        let chunk = u32::try_from(put.index)
+            .ok()
+            .and_then(|i| upload.chunk(i))
+            .ok_or(Error::ChunkOutOfRange {
+                index: put.index,
+                count,
+            })?;
+        if let Some(got) = put.declared_len
+            && got != chunk.len
+        {
+            return Err(Error::ChunkLength {
+                index: chunk.index,
+                expected: chunk.len,
+                got,
+            });
+        }
+        let mut body = Body::new(put.body);
+        if upload.received.contains(&chunk.index) {
+            return self.resent(upload, &mut body, chunk.index, chunk.len).await;
+        }
+
+        let _guard = self.catalog.lock(&chunk_lock(id, chunk.index)).await?;
+        // Another copy of this chunk may have landed while we waited.
+        let upload = self.get_upload(owner, id).await?;
+        if upload.received.contains(&chunk.index) {
+            return self.resent(upload, &mut body, chunk.index, chunk.len).await;
+        }
+
+        let mut writer = self.store.open_chunk(&upload.staging, chunk, 0).await?;
+        let mut digests = Some(Digests {
+            hasher: BlockHasher::new(),
+            verifier: Verifier::new(put.checks),
+        });
+        let (written, stop) = pump(&mut body, writer.as_mut(), &mut digests, chunk.len).await?;
+        match stop {
+            Stop::BodyFailed(e) => return Err(e),
+            Stop::BodyEnded => {
+                return Err(Error::ChunkLength {
+                    index: chunk.index,
+                    expected: chunk.len,
+                    got: written,
+                });
+            }
+            Stop::Full if body.has_more().await? => {
+                let extra = body.drain(u64::MAX >> 1).await?;
+                return Err(Error::ChunkLength {
+                    index: chunk.index,
+                    expected: chunk.len,
+                    got: written + extra,
+                });
+            }
+            Stop::Full => {}
+        }
+        let Digests { hasher, verifier } = digests.expect("digests present");
+        let failed = verifier.mismatches();
+        if !failed.is_empty() {
+            return Err(Error::DigestMismatch(failed));
+        }
+        let receipt = writer.finish().await?;
+        let record = ChunkRecord {
+            index: chunk.index,
+            digests: hasher.finish(),
+            receipt,
+        };
+        self.catalog
+            .record_chunk(id, &record, self.expiry())
+            .await
+            .map_err(|e| match e {
+                crate::catalog::CatalogError::NotFound => Error::UploadNotFound,
+                e => e.into(),
+            })?;
+        self.get_upload(owner, id).await
+    }
+
+    /// A chunk that is already recorded: read the copy, keep nothing.
+    async fn resent(
+        &self,
+        upload: Upload,
+        body: &mut Body,
+        index: u32,
+        len: u64,
+    ) -> Result<Upload> {
+        let got = body.drain(len).await?;
+        if got != len {
+            return Err(Error::ChunkLength {
+                index,
+                expected: len,
+                got,
+            });
+        }
+        Ok(upload)
+    }
+}

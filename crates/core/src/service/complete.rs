@@ -1,0 +1,183 @@
+//! Completion: verify, commit, deduplicate, record.
+//!
+//! The content hash is combined from the block digests recorded with the
+//! chunks — no byte is read again. Only a claimed `md5`/`sha256` that the
+//! stored content does not already vouch for costs one sequential pass.
+//! Content that fails any claim is discarded and never becomes a blob, so
+//! it can never serve an instant upload.
+//!
+//! Order matters for crashes: the store commit (fs: fsync + rename) comes
+//! first and is idempotent, then one catalog transaction records blob, file
+//! and completion together. A crash between the two leaves an upload that
+//! completes on the next try.
+
+use futures::StreamExt;
+
+use crate::catalog::{CatalogError, NewBlob};
+use crate::checksum::{Algorithm, Hasher};
+use crate::error::{Error, Result};
+use crate::hash::{ContentHash, Digest32};
+use crate::model::{Blob, BlobId, Claims, FileId, FileRecord, NewFile, Owner, Timestamp, UploadId};
+
+use super::{UploadService, upload_lock};
+
+impl UploadService {
+    /// Completes an upload into a file. Repeating it returns the same file.
+    pub async fn complete(&self, owner: &Owner, id: &UploadId) -> Result<FileRecord> {
+        let _guard = self.catalog.lock(&upload_lock(id)).await?;
+        let upload = self.get_upload(owner, id).await?;
+        if let Some(file) = &upload.file {
+            return self
+                .catalog
+                .get_file(file)
+                .await?
+                .ok_or(Error::FileNotFound);
+        }
+        let size = upload.size.ok_or(Error::LengthUnknown)?;
+        let missing = upload.missing();
+        if !missing.is_empty() {
+            return Err(Error::MissingChunks(missing));
+        }
+        let chunks = self.catalog.chunks(id).await?;
+        let hash = ContentHash::from_block_digests(chunks.iter().flat_map(|c| &c.digests));
+        if upload.claims.hash.is_some_and(|claimed| claimed != hash) {
+            self.discard(&upload).await?;
+            return Err(Error::HashMismatch("sha256-4m hash"));
+        }
+
+        self.store.commit(&upload.staging, size, &chunks).await?;
+        let mut blob = Blob {
+            id: upload.staging.blob.clone(),
+            hash,
+            size,
+            md5: None,
+            sha256: None,
+        };
+        // Claims the stored twin (if any) already vouches for need no pass.
+        let twin = self.catalog.find_blob(&hash).await?;
+        let to_check = Claims {
+            hash: None,
+            md5: upload.claims.md5,
+            sha256: upload.claims.sha256,
+        };
+        let verified = match &twin {
+            Some(twin) => self.verify_claims(twin, &to_check).await,
+            None => self.verify_claims(&blob, &to_check).await,
+        };
+        match verified {
+            Ok((md5, sha256)) => {
+                blob.md5 = md5;
+                blob.sha256 = sha256;
+            }
+            Err(e) => {
+                self.store.delete(&blob.id).await?;
+                self.catalog.delete_upload(id).await?;
+                return Err(e);
+            }
+        }
+
+        let file = NewFile {
+            id: FileId::random(),
+            owner: owner.clone(),
+            name: upload.name.clone(),
+            mime: upload.mime.clone(),
+            created_at: Timestamp::now(),
+        };
+        let new_blob = NewBlob {
+            blob: blob.clone(),
+            created_at: Timestamp::now(),
+        };
+        let completed = self
+            .catalog
+            .complete_upload(id, &new_blob, &file)
+            .await
+            .map_err(|e| match e {
+                CatalogError::NotFound => Error::UploadNotFound,
+                e => e.into(),
+            })?;
+        if !completed.kept_own_blob {
+            // Same content was stored already; ours is a redundant copy.
+            self.store.delete(&blob.id).await?;
+        }
+        Ok(completed.file)
+    }
+
+    /// Checks the `md5`/`sha256` claims against stored content. Digests the
+    /// blob already has are compared; missing ones are computed in one pass
+    /// over the blob and, when they match, remembered on it. Returns the
+    /// blob's digests after the check.
+    pub(super) async fn verify_claims(
+        &self,
+        blob: &Blob,
+        claims: &Claims,
+    ) -> Result<(Option<[u8; 16]>, Option<Digest32>)> {
+        if claims.md5.is_some_and(|c| blob.md5.is_some_and(|b| b != c)) {
+            return Err(Error::HashMismatch("md5"));
+        }
+        if claims
+            .sha256
+            .is_some_and(|c| blob.sha256.is_some_and(|b| b != c))
+        {
+            return Err(Error::HashMismatch("sha256"));
+        }
+        let need_md5 = claims.md5.is_some() && blob.md5.is_none();
+        let need_sha256 = claims.sha256.is_some() && blob.sha256.is_none();
+        if !need_md5 && !need_sha256 {
+            return Ok((blob.md5, blob.sha256));
+        }
+        let (md5, sha256) = self
+            .digest_blob(&blob.id, blob.size, need_md5, need_sha256)
+            .await?;
+        if need_md5 && md5 != claims.md5 {
+            return Err(Error::HashMismatch("md5"));
+        }
+        if need_sha256 && sha256 != claims.sha256 {
+            return Err(Error::HashMismatch("sha256"));
+        }
+        let md5 = blob.md5.or(md5);
+        let sha256 = blob.sha256.or(sha256);
+        // Remember them if this blob is already in the catalog.
+        match self.catalog.set_blob_checksums(&blob.id, md5, sha256).await {
+            Ok(()) | Err(CatalogError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok((md5, sha256))
+    }
+
+    /// One sequential pass over a blob computing the asked digests.
+    async fn digest_blob(
+        &self,
+        blob: &BlobId,
+        size: u64,
+        md5: bool,
+        sha256: bool,
+    ) -> Result<(Option<[u8; 16]>, Option<Digest32>)> {
+        let mut stream = self.store.read(blob, 0..size).await?;
+        let mut hashers = (
+            md5.then(|| Hasher::new(Algorithm::Md5)),
+            sha256.then(|| Hasher::new(Algorithm::Sha256)),
+        );
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| Error::Store(e.into()))?;
+            hashers = tokio::task::spawn_blocking(move || {
+                let (mut a, mut b) = hashers;
+                if let Some(h) = a.as_mut() {
+                    h.update(&piece);
+                }
+                if let Some(h) = b.as_mut() {
+                    h.update(&piece);
+                }
+                (a, b)
+            })
+            .await
+            .expect("hashing task panicked");
+        }
+        let md5 = hashers
+            .0
+            .map(|h| h.finish().try_into().expect("md5 is 16 bytes"));
+        let sha256 = hashers
+            .1
+            .map(|h| h.finish().try_into().expect("sha256 is 32 bytes"));
+        Ok((md5, sha256))
+    }
+}

@@ -1,0 +1,192 @@
+//! Creating uploads: the check by content hash that starts the flow.
+//!
+//! For a chunked upload the client names the content by its hash first. If
+//! verified content with that hash is stored, the file is recorded at once
+//! (instant upload). If the same owner has an unfinished upload of that same
+//! file (hash, size and name), it is handed back to resume. Otherwise a new
+//! upload starts. Append uploads (tus, forms) do not know their hash in
+//! advance and always start new.
+
+use crate::catalog::CatalogError;
+use crate::error::{Error, Result};
+use crate::model::{
+    Blob, BlobId, Claims, FileId, FileRecord, NewFile, Owner, Timestamp, Upload, UploadId,
+    UploadMode,
+};
+use crate::name;
+
+use super::{UploadService, pick_chunk_size};
+
+/// A chunked upload as a client describes it.
+#[derive(Clone, Debug)]
+pub struct NewUpload {
+    pub name: String,
+    pub size: u64,
+    /// Must carry `hash`; `md5`/`sha256` are optional.
+    pub claims: Claims,
+    pub mime: Option<String>,
+    pub chunk_size: Option<u64>,
+}
+
+/// An append upload as a client describes it.
+#[derive(Clone, Debug)]
+pub struct NewAppendUpload {
+    pub name: String,
+    pub mime: Option<String>,
+    /// `None` while the length is deferred.
+    pub size: Option<u64>,
+}
+
+/// What the check found.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    /// The content was stored already: the file is recorded, send nothing.
+    Instant(FileRecord),
+    /// An unfinished upload of this file exists: send its missing chunks.
+    Resumed(Upload),
+    /// A new upload.
+    Created(Upload),
+}
+
+impl UploadService {
+    /// Checks content by hash and starts, resumes or skips its upload.
+    pub async fn create(&self, owner: &Owner, req: NewUpload) -> Result<CreateOutcome> {
+        let name = name::normalize(&req.name)?;
+        let mime = self.mime_for(&name, req.mime.as_deref())?;
+        self.check_size(req.size)?;
+        let chunk_size =
+            pick_chunk_size(Some(req.size), req.chunk_size, self.store.min_chunk_size())?;
+        let hash = req.claims.hash.expect("a chunked upload names its hash");
+
+        if let Some(blob) = self.catalog.find_blob(&hash).await? {
+            if let Some(file) = self.instant(owner, &name, &mime, &req, blob).await? {
+                return Ok(CreateOutcome::Instant(file));
+            }
+        }
+        // One check at a time per owner and content, so that two clients
+        // racing to start the same file end up on one upload.
+        let _guard = self
+            .catalog
+            .lock(&format!("create:{}:{}", owner.0, hash.to_hex()))
+            .await?;
+        if let Some(upload) = self
+            .catalog
+            .find_resumable(owner, &hash, req.size, &name)
+            .await?
+            && upload.claims == req.claims
+        {
+            return Ok(CreateOutcome::Resumed(upload));
+        }
+        let upload = self
+            .start(
+                owner,
+                name,
+                mime,
+                Some(req.size),
+                req.claims,
+                chunk_size,
+                UploadMode::Chunks,
+            )
+            .await?;
+        Ok(CreateOutcome::Created(upload))
+    }
+
+    /// Starts an append upload (tus creation, form posts).
+    pub async fn create_append(&self, owner: &Owner, req: NewAppendUpload) -> Result<Upload> {
+        let name = name::normalize(&req.name)?;
+        let mime = self.mime_for(&name, req.mime.as_deref())?;
+        if let Some(size) = req.size {
+            self.check_size(size)?;
+        }
+        let chunk_size = pick_chunk_size(req.size, None, self.store.min_chunk_size())?;
+        self.start(
+            owner,
+            name,
+            mime,
+            req.size,
+            Claims::default(),
+            chunk_size,
+            UploadMode::Append,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start(
+        &self,
+        owner: &Owner,
+        name: String,
+        mime: String,
+        size: Option<u64>,
+        claims: Claims,
+        chunk_size: u64,
+        mode: UploadMode,
+    ) -> Result<Upload> {
+        let staging = self.store.begin(&BlobId::random(), size).await?;
+        let now = Timestamp::now();
+        let upload = Upload {
+            id: UploadId::random(),
+            owner: owner.clone(),
+            name,
+            mime,
+            size,
+            claims,
+            chunk_size,
+            mode,
+            staging,
+            offset: 0,
+            tail: None,
+            file: None,
+            created_at: now,
+            expires_at: self.expiry(),
+            received: Vec::new(),
+        };
+        if let Err(e) = self.catalog.insert_upload(&upload).await {
+            let _ = self.store.abort(&upload.staging).await;
+            return Err(e.into());
+        }
+        Ok(upload)
+    }
+
+    /// Records a file on stored content after checking the other claims
+    /// against it. `None` if the blob was freed in the meantime.
+    async fn instant(
+        &self,
+        owner: &Owner,
+        name: &str,
+        mime: &str,
+        req: &NewUpload,
+        blob: Blob,
+    ) -> Result<Option<FileRecord>> {
+        if blob.size != req.size {
+            return Err(Error::HashMismatch("size"));
+        }
+        self.verify_claims(&blob, &req.claims).await?;
+        let file = NewFile {
+            id: FileId::random(),
+            owner: owner.clone(),
+            name: name.to_owned(),
+            mime: mime.to_owned(),
+            created_at: Timestamp::now(),
+        };
+        match self.catalog.insert_file(&file, &blob.id).await {
+            Ok(record) => Ok(Some(record)),
+            Err(CatalogError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The media type: as given (if it is one), else guessed from the name.
+    fn mime_for(&self, name: &str, given: Option<&str>) -> Result<String> {
+        match given.map(str::trim).filter(|m| !m.is_empty()) {
+            Some(m) => m
+                .parse::<mime_guess::mime::Mime>()
+                .map(|m| m.to_string())
+                .map_err(|_| Error::InvalidMime),
+            None => Ok(mime_guess::from_path(name)
+                .first_or_octet_stream()
+                .essence_str()
+                .to_owned()),
+        }
+    }
+}

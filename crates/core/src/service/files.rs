@@ -1,0 +1,106 @@
+//! Files: store whole streams, list, read and delete.
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::model::{FileId, FilePage, FileQuery, FileRecord, Owner};
+use crate::store::ByteStream;
+
+use super::UploadService;
+use super::append::AppendOutcome;
+use super::create::NewAppendUpload;
+
+/// A file opened for reading.
+pub struct Download {
+    pub file: FileRecord,
+    /// The bytes served: the whole file or the asked range.
+    pub range: Range<u64>,
+    pub body: ByteStream,
+}
+
+impl UploadService {
+    /// Stores a whole stream of unknown length as a file (form posts): it is
+    /// hashed on the way in and deduplicated like any upload. On any error
+    /// nothing of it remains.
+    pub async fn store_stream(
+        &self,
+        owner: &Owner,
+        name: &str,
+        mime: Option<&str>,
+        body: ByteStream,
+    ) -> Result<FileRecord> {
+        let upload = self
+            .create_append(
+                owner,
+                NewAppendUpload {
+                    name: name.to_owned(),
+                    mime: mime.map(str::to_owned),
+                    size: None,
+                },
+            )
+            .await?;
+        let stored = async {
+            let size = match self.append(owner, &upload.id, 0, Vec::new(), body).await? {
+                AppendOutcome::Done(a) => a.upload.offset,
+                AppendOutcome::Interrupted { error, .. } => return Err(error),
+            };
+            self.declare_length(owner, &upload.id, size).await?;
+            self.complete(owner, &upload.id).await
+        }
+        .await;
+        match stored {
+            Ok(file) => {
+                // The upload has done its job; the file stands on its own.
+                if let Err(e) = self.catalog.delete_upload(&upload.id).await {
+                    tracing::warn!(upload = %upload.id, error = %e, "could not forget a finished form upload");
+                }
+                Ok(file)
+            }
+            Err(e) => {
+                if let Err(cleanup) = self.discard(&upload).await {
+                    tracing::warn!(upload = %upload.id, error = %cleanup, "could not discard a failed form upload");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn get_file(&self, owner: &Owner, id: &FileId) -> Result<FileRecord> {
+        match self.catalog.get_file(id).await? {
+            Some(f) if &f.owner == owner => Ok(f),
+            _ => Err(Error::FileNotFound),
+        }
+    }
+
+    pub async fn list_files(&self, query: &FileQuery) -> Result<FilePage> {
+        Ok(self.catalog.list_files(query).await?)
+    }
+
+    /// Deletes a file; its blob goes when no file uses it any more.
+    pub async fn delete_file(&self, owner: &Owner, id: &FileId) -> Result<()> {
+        let deleted = self
+            .catalog
+            .delete_file(owner, id)
+            .await?
+            .ok_or(Error::FileNotFound)?;
+        if let Some(blob) = deleted.freed_blob {
+            self.store.delete(&blob).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens a file for reading, whole or a byte range within it (the door
+    /// has checked the range against the size).
+    pub async fn read_file(
+        &self,
+        owner: &Owner,
+        id: &FileId,
+        range: Option<Range<u64>>,
+    ) -> Result<Download> {
+        let file = self.get_file(owner, id).await?;
+        let range = range.unwrap_or(0..file.blob.size);
+        debug_assert!(range.start <= range.end && range.end <= file.blob.size);
+        let body = self.store.read(&file.blob.id, range.clone()).await?;
+        Ok(Download { file, range, body })
+    }
+}

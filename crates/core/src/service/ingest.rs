@@ -1,0 +1,164 @@
+//! The write path shared by chunk writes and appends.
+//!
+//! A request body arrives as frames of any size. [`Body`] regroups them into
+//! batches of at most [`BATCH`] bytes (bounded memory per request), and
+//! [`pump`] sends each batch to the store's chunk writer while, beside the
+//! write, a blocking-pool task feeds the same batch to the block hasher and
+//! any per-request checksum verifier. Block digests are thus ready the moment
+//! the last byte is written: nothing is ever read back.
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+
+use crate::checksum::Verifier;
+use crate::error::{Error, Result};
+use crate::hash::BlockHasher;
+use crate::store::{ByteStream, ChunkWriter};
+
+/// Most bytes held per request between the network and the store.
+pub(crate) const BATCH: usize = 512 * 1024;
+
+/// A request body, read in batches.
+pub(crate) struct Body {
+    stream: ByteStream,
+    /// Bytes received but not handed out yet.
+    pending: Bytes,
+    done: bool,
+}
+
+impl Body {
+    pub(crate) fn new(stream: ByteStream) -> Self {
+        Body {
+            stream,
+            pending: Bytes::new(),
+            done: false,
+        }
+    }
+
+    /// Up to `max` (≤ [`BATCH`]) next bytes; `None` once the body ended. A
+    /// read error of the body (a client that went away) is an error.
+    pub(crate) async fn next_batch(&mut self, max: usize) -> Result<Option<Bytes>> {
+        let max = max.min(BATCH);
+        if max == 0 {
+            return Ok(Some(Bytes::new()));
+        }
+        // One frame holding enough: hand out a slice without copying.
+        if self.pending.is_empty() && !self.done {
+            self.pending = self.next_frame().await?.unwrap_or_default();
+        }
+        if self.pending.len() >= max || (self.done && !self.pending.is_empty()) {
+            let n = max.min(self.pending.len());
+            return Ok(Some(self.pending.split_to(n)));
+        }
+        if self.done && self.pending.is_empty() {
+            return Ok(None);
+        }
+        // Small frames: gather them into one batch.
+        let mut batch = BytesMut::with_capacity(max);
+        batch.extend_from_slice(&std::mem::take(&mut self.pending));
+        while batch.len() < max {
+            match self.next_frame().await? {
+                Some(mut frame) => {
+                    let n = (max - batch.len()).min(frame.len());
+                    batch.extend_from_slice(&frame.split_to(n));
+                    self.pending = frame;
+                }
+                None => break,
+            }
+        }
+        Ok((!batch.is_empty()).then(|| batch.freeze()))
+    }
+
+    /// The next non-empty frame, `None` at the end.
+    async fn next_frame(&mut self) -> Result<Option<Bytes>> {
+        while !self.done {
+            match self.stream.next().await {
+                Some(Ok(frame)) if frame.is_empty() => continue,
+                Some(Ok(frame)) => return Ok(Some(frame)),
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(Error::Body(e));
+                }
+                None => self.done = true,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether more bytes follow; reads at most one frame ahead.
+    pub(crate) async fn has_more(&mut self) -> Result<bool> {
+        if self.pending.is_empty() && !self.done {
+            self.pending = self.next_frame().await?.unwrap_or_default();
+        }
+        Ok(!self.pending.is_empty())
+    }
+
+    /// Reads and drops up to `limit` bytes; returns how many there were.
+    pub(crate) async fn drain(&mut self, limit: u64) -> Result<u64> {
+        let mut seen = 0u64;
+        while seen <= limit {
+            match self.next_batch(BATCH).await? {
+                Some(b) => seen += b.len() as u64,
+                None => break,
+            }
+        }
+        Ok(seen)
+    }
+}
+
+/// What bytes are digested into while they are written.
+pub(crate) struct Digests {
+    pub hasher: BlockHasher,
+    pub verifier: Verifier,
+}
+
+impl Digests {
+    async fn update(self, batch: Bytes) -> Self {
+        let mut me = self;
+        tokio::task::spawn_blocking(move || {
+            me.hasher.update(&batch);
+            me.verifier.update(&batch);
+            me
+        })
+        .await
+        .expect("hashing task panicked")
+    }
+}
+
+/// How a pump ended.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// `room` bytes were written.
+    Full,
+    /// The body ended first.
+    BodyEnded,
+    /// Reading the body failed (the client went away) after `written` bytes.
+    BodyFailed(Error),
+}
+
+/// Moves up to `room` bytes from `body` into `writer`, digesting them on the
+/// way. Returns the bytes written and why it stopped. A store error is an
+/// error; what was written before it is then undefined.
+pub(crate) async fn pump(
+    body: &mut Body,
+    writer: &mut dyn ChunkWriter,
+    digests: &mut Option<Digests>,
+    room: u64,
+) -> Result<(u64, Stop)> {
+    let mut written = 0u64;
+    while written < room {
+        let want = usize::try_from(room - written).unwrap_or(usize::MAX);
+        let batch = match body.next_batch(want).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok((written, Stop::BodyEnded)),
+            Err(e) => return Ok((written, Stop::BodyFailed(e))),
+        };
+        let d = digests.take().expect("digests present between batches");
+        let len = batch.len() as u64;
+        let (write, d) = tokio::join!(writer.write(batch.clone()), d.update(batch));
+        *digests = Some(d);
+        write?;
+        written += len;
+    }
+    Ok((written, Stop::Full))
+}

@@ -1,0 +1,185 @@
+//! `UploadService`: every protocol-neutral rule of uploading, in one place.
+//!
+//! The doors (JSON API, tus, form posts) parse their requests and call this
+//! service; it owns sizes, chunk accounting, hashing, verification, dedup,
+//! locking and expiry, over a [`BlobStore`] and a [`Catalog`].
+//!
+//! - `create`: check by content hash → instant upload, resume or new upload
+//! - `chunks`: chunk-indexed writes (the JSON API)
+//! - `append`: appends at an offset in pieces of any length (tus, forms)
+//! - `ingest`: the shared write path: stream → block digests + store writer
+//! - `complete`: verification and commit into a file, deduplicated
+//! - `files`: listing, reading and deleting files
+
+mod append;
+mod chunks;
+mod complete;
+mod create;
+mod files;
+mod ingest;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use append::{AppendOutcome, Appended};
+pub use chunks::ChunkPut;
+pub use create::{CreateOutcome, NewAppendUpload, NewUpload};
+pub use files::Download;
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::hash::BLOCK_SIZE;
+use crate::model::{Owner, Timestamp, Upload, UploadId};
+use crate::store::BlobStore;
+
+/// The chunk size picked when a client asks for none: 8 MiB.
+pub const DEFAULT_CHUNK_SIZE: u64 = 2 * BLOCK_SIZE;
+/// The largest chunk size a client may ask for: 1 GiB.
+pub const MAX_REQUESTED_CHUNK_SIZE: u64 = 256 * BLOCK_SIZE;
+/// Chunk sizes grow so that no upload has more chunks than this.
+pub const MAX_CHUNKS: u64 = 10_000;
+
+/// Operating limits of the service.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The largest file accepted, in bytes.
+    pub max_file_size: u64,
+    /// How long an upload may sit idle before it expires.
+    pub upload_ttl: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_size: 1 << 40,
+            upload_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The upload service. Cheap to share behind an `Arc`.
+pub struct UploadService {
+    store: Arc<dyn BlobStore>,
+    catalog: Arc<dyn Catalog>,
+    limits: Limits,
+}
+
+impl UploadService {
+    pub fn new(store: Arc<dyn BlobStore>, catalog: Arc<dyn Catalog>, limits: Limits) -> Self {
+        UploadService {
+            store,
+            catalog,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// An upload of `owner`; anyone else's is as good as missing.
+    pub async fn get_upload(&self, owner: &Owner, id: &UploadId) -> Result<Upload> {
+        match self.catalog.get_upload(id).await? {
+            Some(u) if &u.owner == owner => Ok(u),
+            _ => Err(Error::UploadNotFound),
+        }
+    }
+
+    /// Abandons an upload: its staged bytes and its record.
+    pub async fn delete_upload(&self, owner: &Owner, id: &UploadId) -> Result<()> {
+        let upload = self.get_upload(owner, id).await?;
+        self.discard(&upload).await
+    }
+
+    /// Forgets an upload and its staged bytes (a completed upload's bytes
+    /// belong to its file and stay).
+    async fn discard(&self, upload: &Upload) -> Result<()> {
+        self.catalog.delete_upload(&upload.id).await?;
+        if upload.file.is_none() {
+            self.store.abort(&upload.staging).await?;
+        }
+        Ok(())
+    }
+
+    /// When an upload touched now expires.
+    fn expiry(&self) -> Timestamp {
+        Timestamp::now().plus(self.limits.upload_ttl)
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        if size > self.limits.max_file_size {
+            return Err(Error::FileTooLarge {
+                size,
+                max: self.limits.max_file_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The lock key held while an upload is appended to or completed.
+fn upload_lock(id: &UploadId) -> String {
+    format!("upload:{id}")
+}
+
+/// The lock key held while one chunk of an upload is written.
+fn chunk_lock(id: &UploadId, index: u32) -> String {
+    format!("chunk:{id}:{index}")
+}
+
+/// Picks the chunk size of an upload of `size` bytes (`None`: unknown):
+/// the requested size or the default, at least the store's minimum, grown
+/// in 4 MiB steps until the upload has at most [`MAX_CHUNKS`] chunks.
+pub fn pick_chunk_size(size: Option<u64>, requested: Option<u64>, store_min: u64) -> Result<u64> {
+    if let Some(r) = requested
+        && (r == 0 || r % BLOCK_SIZE != 0 || r > MAX_REQUESTED_CHUNK_SIZE)
+    {
+        return Err(Error::InvalidChunkSize {
+            max: MAX_REQUESTED_CHUNK_SIZE,
+        });
+    }
+    let wanted = requested.unwrap_or(DEFAULT_CHUNK_SIZE).max(store_min);
+    let needed = size.unwrap_or(0).div_ceil(MAX_CHUNKS).div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
+    Ok(wanted.max(needed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn chunk_sizes() {
+        assert_eq!(pick_chunk_size(Some(100), None, 4 * MIB).unwrap(), 8 * MIB);
+        assert_eq!(
+            pick_chunk_size(Some(100), Some(4 * MIB), 4 * MIB).unwrap(),
+            4 * MIB
+        );
+        assert_eq!(
+            pick_chunk_size(Some(100), Some(4 * MIB), 8 * MIB).unwrap(),
+            8 * MIB
+        );
+        // 1 TiB: 10,000 chunks need ≥ 104.9 MiB → 108 MiB.
+        let tib = 1u64 << 40;
+        let cs = pick_chunk_size(Some(tib), None, 4 * MIB).unwrap();
+        assert_eq!(cs, 108 * MIB);
+        assert!(tib.div_ceil(cs) <= MAX_CHUNKS);
+        assert!(tib.div_ceil(cs - 4 * MIB) > MAX_CHUNKS);
+        // Exactly 10,000 chunks of 8 MiB still fits.
+        assert_eq!(
+            pick_chunk_size(Some(10_000 * 8 * MIB), None, 4 * MIB).unwrap(),
+            8 * MIB
+        );
+        assert_eq!(
+            pick_chunk_size(Some(10_000 * 8 * MIB + 1), None, 4 * MIB).unwrap(),
+            12 * MIB
+        );
+        for bad in [0, 1, 5 * MIB, 2048 * MIB] {
+            assert!(
+                pick_chunk_size(Some(1), Some(bad), 4 * MIB).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The `BlobStore` trait: where bytes live.
+//!
+//! A store holds two kinds of objects: *staged* uploads, written chunk by
+//! chunk, and *blobs*, finished immutable content. Keys are opaque
+//! [`BlobId`]s chosen by the core; content addressing lives in the catalog,
+//! so a store never renames or copies a finished object by hash.
+//!
+//! Who validates what: the core decides chunk boundaries, offsets, lengths
+//! and ordering, and guarantees that at most one writer is open on any chunk
+//! at a time and that nothing is written to a chunk the catalog already
+//! recorded. A store only has to keep writes inside the chunk it opened and
+//! make them durable when asked.
+
+use std::ops::Range;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+
+use crate::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+
+/// A stream of bytes, as read from a store or received from a client.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Errors of a store backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The staged upload or blob does not exist.
+    #[error("not found in the blob store")]
+    NotFound,
+    /// A write would cross the end of the chunk it was opened for.
+    #[error("write past the end of the chunk")]
+    OutOfBounds,
+    /// The device is full.
+    #[error("the blob store is out of space")]
+    Full,
+    #[error("blob store I/O: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("blob store: {0}")]
+    Backend(String),
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound,
+            std::io::ErrorKind::StorageFull => StoreError::Full,
+            _ => StoreError::Io(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Storage for staged uploads and finished blobs.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// The smallest chunk size this store can take (e.g. S3's 5 MiB part
+    /// minimum). Always a multiple of 4 MiB.
+    fn min_chunk_size(&self) -> u64 {
+        crate::hash::BLOCK_SIZE
+    }
+
+    /// Prepares staging for a new upload of `size` bytes (`None` while the
+    /// length is unknown) that will become `blob`. Durable on return.
+    async fn begin(&self, blob: &BlobId, size: Option<u64>) -> StoreResult<Staging>;
+
+    /// Opens chunk `chunk` of a staged upload for writing, starting `start`
+    /// bytes into the chunk. `start > 0` continues a chunk whose first
+    /// `start` bytes were written and synced earlier (an append that stopped
+    /// mid-chunk). The core guarantees one writer per chunk at a time.
+    async fn open_chunk(
+        &self,
+        staging: &Staging,
+        chunk: ChunkRef,
+        start: u64,
+    ) -> StoreResult<Box<dyn ChunkWriter>>;
+
+    /// Turns a staged upload into the blob `staging.blob` holding exactly
+    /// `size` bytes; `chunks` are the recorded chunks in order. Idempotent: a
+    /// repeated commit of an already committed upload succeeds. Durable on
+    /// return.
+    async fn commit(&self, staging: &Staging, size: u64, chunks: &[ChunkRecord])
+    -> StoreResult<()>;
+
+    /// Discards a staged upload. Succeeds if it is already gone.
+    async fn abort(&self, staging: &Staging) -> StoreResult<()>;
+
+    /// Streams `range` of a committed blob. The core validates the range.
+    async fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreResult<ByteStream>;
+
+    /// Deletes a committed blob. Succeeds if it is already gone.
+    async fn delete(&self, blob: &BlobId) -> StoreResult<()>;
+}
+
+/// Writes the bytes of one chunk, in order.
+#[async_trait]
+pub trait ChunkWriter: Send {
+    /// Writes the next bytes. Fails with [`StoreError::OutOfBounds`], writing
+    /// nothing, if they would cross the end of the chunk.
+    async fn write(&mut self, data: Bytes) -> StoreResult<()>;
+
+    /// Makes everything written so far durable, leaving the chunk open to be
+    /// continued later by `open_chunk(.., start)`.
+    async fn sync(self: Box<Self>) -> StoreResult<()>;
+
+    /// Seals a completely written chunk: durable on return. Returns the
+    /// receipt to record with the chunk (an S3 ETag; empty for fs).
+    async fn finish(self: Box<Self>) -> StoreResult<String>;
+}

@@ -1,0 +1,208 @@
+//! The local-disk `BlobStore`.
+//!
+//! ```text
+//! <root>/parts/<blob id>          one sparse file per upload in progress
+//! <root>/blobs/<ab>/<blob id>     finished blobs, fanned out by id prefix
+//! ```
+//!
+//! Chunks are written in place at their offset with positional writes, so
+//! parallel chunks of one upload never move each other's bytes and there is
+//! no merge step. A chunk is durable once `fdatasync` returns. Commit is
+//! fsync + rename into `blobs/` + fsync of the directories: O(1) in the size
+//! of the file. Names on disk are blob ids chosen by the server, never
+//! anything a client sent.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::task::spawn_blocking;
+use tokio_util::io::ReaderStream;
+use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+use tusk_core::store::{BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
+
+/// Read buffer of downloads.
+const READ_BUF: usize = 256 * 1024;
+
+/// Blobs and staged uploads under one directory.
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    root: PathBuf,
+}
+
+impl FsStore {
+    /// Opens (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        for dir in [root.join("parts"), root.join("blobs")] {
+            std::fs::create_dir_all(&dir)?;
+        }
+        sync_dir(&root)?;
+        Ok(FsStore { root })
+    }
+
+    fn part_path(&self, blob: &BlobId) -> PathBuf {
+        self.root.join("parts").join(blob.as_str())
+    }
+
+    fn blob_dir(&self, blob: &BlobId) -> PathBuf {
+        self.root.join("blobs").join(&blob.as_str()[..2])
+    }
+
+    fn blob_path(&self, blob: &BlobId) -> PathBuf {
+        self.blob_dir(blob).join(blob.as_str())
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> StoreResult<T> {
+    spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Backend(format!("file task failed: {e}")))?
+        .map_err(StoreError::from)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[async_trait]
+impl BlobStore for FsStore {
+    async fn begin(&self, blob: &BlobId, size: Option<u64>) -> StoreResult<Staging> {
+        let path = self.part_path(blob);
+        let parts = self.root.join("parts");
+        blocking(move || {
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            if let Some(size) = size {
+                // Sparse: no space is used until chunks arrive.
+                file.set_len(size)?;
+            }
+            file.sync_all()?;
+            sync_dir(&parts)
+        })
+        .await?;
+        Ok(Staging {
+            blob: blob.clone(),
+            handle: String::new(),
+        })
+    }
+
+    async fn open_chunk(
+        &self,
+        staging: &Staging,
+        chunk: ChunkRef,
+        start: u64,
+    ) -> StoreResult<Box<dyn ChunkWriter>> {
+        let path = self.part_path(&staging.blob);
+        let file = blocking(move || OpenOptions::new().write(true).open(path)).await?;
+        Ok(Box::new(FsChunkWriter {
+            file: Arc::new(file),
+            pos: chunk.offset + start,
+            end: chunk.offset + chunk.len,
+        }))
+    }
+
+    async fn commit(
+        &self,
+        staging: &Staging,
+        size: u64,
+        _chunks: &[ChunkRecord],
+    ) -> StoreResult<()> {
+        let (part, dir, dest) = (
+            self.part_path(&staging.blob),
+            self.blob_dir(&staging.blob),
+            self.blob_path(&staging.blob),
+        );
+        let parts = self.root.join("parts");
+        let blobs = self.root.join("blobs");
+        blocking(move || {
+            let file = match OpenOptions::new().write(true).open(&part) {
+                Ok(f) => f,
+                // Committed before: the rename is the last step.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && dest.exists() => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if file.metadata()?.len() != size {
+                file.set_len(size)?;
+            }
+            file.sync_all()?;
+            if !dir.exists() {
+                std::fs::create_dir_all(&dir)?;
+                sync_dir(&blobs)?;
+            }
+            std::fs::rename(&part, &dest)?;
+            sync_dir(&dir)?;
+            sync_dir(&parts)
+        })
+        .await
+    }
+
+    async fn abort(&self, staging: &Staging) -> StoreResult<()> {
+        let path = self.part_path(&staging.blob);
+        blocking(move || match std::fs::remove_file(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        })
+        .await
+    }
+
+    async fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreResult<ByteStream> {
+        let mut file = tokio::fs::File::open(self.blob_path(blob)).await?;
+        file.seek(io::SeekFrom::Start(range.start)).await?;
+        let body = file.take(range.end - range.start);
+        Ok(ReaderStream::with_capacity(body, READ_BUF).boxed())
+    }
+
+    async fn delete(&self, blob: &BlobId) -> StoreResult<()> {
+        let path = self.blob_path(blob);
+        blocking(move || match std::fs::remove_file(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        })
+        .await
+    }
+}
+
+/// Writes one chunk of a part file with positional writes.
+struct FsChunkWriter {
+    file: Arc<File>,
+    /// Where the next byte goes.
+    pos: u64,
+    /// One past the chunk's last byte.
+    end: u64,
+}
+
+#[async_trait]
+impl ChunkWriter for FsChunkWriter {
+    async fn write(&mut self, data: Bytes) -> StoreResult<()> {
+        let len = data.len() as u64;
+        if self.pos + len > self.end {
+            return Err(StoreError::OutOfBounds);
+        }
+        let (file, pos) = (self.file.clone(), self.pos);
+        blocking(move || file.write_all_at(&data, pos)).await?;
+        self.pos += len;
+        Ok(())
+    }
+
+    async fn sync(self: Box<Self>) -> StoreResult<()> {
+        blocking(move || self.file.sync_data()).await
+    }
+
+    async fn finish(self: Box<Self>) -> StoreResult<String> {
+        blocking(move || self.file.sync_data()).await?;
+        Ok(String::new())
+    }
+}
