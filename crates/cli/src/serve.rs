@@ -1,0 +1,60 @@
+//! `tusk serve`: open the data folder, listen, serve until SIGINT/SIGTERM.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tusk_server::ServeConfig;
+
+/// How long requests in flight may run on after a shutdown signal. Every
+/// acknowledged chunk is already durable, so cutting the rest off loses
+/// nothing a client was told it has.
+const GRACE: Duration = Duration::from_secs(30);
+
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let state = tusk_server::open(&config).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // One plain line on stdout, for people and for tools waiting on readiness.
+    println!(
+        "tusk listening on http://{addr} (data in {})",
+        config.data.display()
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let server = tokio::spawn(tusk_server::run(listener, state, shutdown));
+    let signal_name = wait_for_signal().await?;
+    tracing::info!(
+        "{signal_name}: finishing requests in flight (at most {}s)",
+        GRACE.as_secs()
+    );
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(GRACE, server).await {
+        Ok(joined) => joined
+            .context("server task failed")?
+            .context("server failed")?,
+        Err(_) => tracing::warn!(
+            "requests still running after {}s; stopping anyway",
+            GRACE.as_secs()
+        ),
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

@@ -1,0 +1,163 @@
+//! The JSON chunk API (`/api/v1/uploads`): check, chunks, complete.
+//!
+//! Each handler parses its request into typed values, calls the core once,
+//! and renders the result. No rule lives here.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tusk_core::hash::parse_hex32;
+use tusk_core::model::{Claims, UploadId};
+use tusk_core::service::{ChunkPut, CreateOutcome, NewUpload};
+use tusk_core::{ContentHash, Error as CoreError};
+
+use super::error::{ApiError, ApiResult};
+use super::form;
+use super::request::{content_digest, content_length, json, stream};
+use super::views::{FileView, UploadView};
+use super::{AppState, Caller};
+
+/// The body of `POST /api/v1/uploads`.
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    size: u64,
+    hash: String,
+    md5: Option<String>,
+    sha256: Option<String>,
+    mime: Option<String>,
+    chunk_size: Option<u64>,
+}
+
+impl CreateBody {
+    fn into_request(self) -> ApiResult<NewUpload> {
+        let hash = self
+            .hash
+            .parse::<ContentHash>()
+            .map_err(|e| ApiError::InvalidHash(format!("hash: {e}")))?;
+        let md5 = self
+            .md5
+            .map(|s| {
+                let mut out = [0u8; 16];
+                (s.len() == 32 && hex::decode_to_slice(&s, &mut out).is_ok())
+                    .then_some(out)
+                    .ok_or_else(|| ApiError::InvalidHash("md5: expected 32 hex digits".into()))
+            })
+            .transpose()?;
+        let sha256 = self
+            .sha256
+            .map(|s| {
+                parse_hex32(&s)
+                    .ok_or_else(|| ApiError::InvalidHash("sha256: expected 64 hex digits".into()))
+            })
+            .transpose()?;
+        Ok(NewUpload {
+            name: self.name,
+            size: self.size,
+            claims: Claims {
+                hash: Some(hash),
+                md5,
+                sha256,
+            },
+            mime: self.mime,
+            chunk_size: self.chunk_size,
+        })
+    }
+}
+
+fn upload_id(raw: &str) -> ApiResult<UploadId> {
+    UploadId::parse(raw).ok_or(ApiError::Core(CoreError::UploadNotFound))
+}
+
+/// `POST /api/v1/uploads`: instant upload, resume, or a new upload.
+pub async fn create(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    body: Body,
+) -> ApiResult<Response> {
+    let req = json::<CreateBody>(body).await?.into_request()?;
+    Ok(match app.service.create(&owner, req).await? {
+        CreateOutcome::Instant(file) => (
+            StatusCode::OK,
+            Json(json!({ "status": "complete", "file": FileView::from(&file) })),
+        )
+            .into_response(),
+        CreateOutcome::Resumed(upload) => (
+            StatusCode::OK,
+            Json(json!({ "status": "uploading", "upload": UploadView::from(&upload) })),
+        )
+            .into_response(),
+        CreateOutcome::Created(upload) => (
+            StatusCode::CREATED,
+            Json(json!({ "status": "uploading", "upload": UploadView::from(&upload) })),
+        )
+            .into_response(),
+    })
+}
+
+/// `GET /api/v1/uploads/{id}`.
+pub async fn show(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let upload = app.service.get_upload(&owner, &upload_id(&id)?).await?;
+    Ok(Json(json!({ "upload": UploadView::from(&upload) })).into_response())
+}
+
+/// `DELETE /api/v1/uploads/{id}`.
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    app.service.delete_upload(&owner, &upload_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/v1/uploads/{id}/chunks/{index}`: the chunk's bytes, raw or as
+/// the one file part of a `multipart/form-data` body.
+pub async fn put_chunk(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path((id, index)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = upload_id(&id)?;
+    let index: u64 = index.parse().map_err(|_| ApiError::InvalidChunkIndex)?;
+    let checks = content_digest(&headers)?;
+    let put = match form::boundary(&headers)? {
+        Some(boundary) => {
+            let part = form::single_file(body, boundary).await?;
+            ChunkPut {
+                index,
+                declared_len: None,
+                checks,
+                body: part,
+            }
+        }
+        None => ChunkPut {
+            index,
+            declared_len: content_length(&headers)?,
+            checks,
+            body: stream(body),
+        },
+    };
+    let upload = app.service.put_chunk(&owner, &id, put).await?;
+    Ok(Json(json!({ "upload": UploadView::from(&upload) })).into_response())
+}
+
+/// `POST /api/v1/uploads/{id}/complete`.
+pub async fn complete(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let file = app.service.complete(&owner, &upload_id(&id)?).await?;
+    Ok(Json(json!({ "file": FileView::from(&file) })).into_response())
+}

@@ -1,0 +1,158 @@
+//! The HTTP error: one status and one stable machine-readable code per
+//! failure, rendered as `{"error":{"code":…,"message":…}}`.
+//!
+//! Internal failures (storage, database) are logged with their detail and
+//! shown to clients only as `internal`; nothing internal leaks.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tusk_core::Error as CoreError;
+use tusk_core::name::NameError;
+
+/// Everything an HTTP door can answer with instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidHash(String),
+    #[error("the chunk index must be a non-negative integer")]
+    InvalidChunkIndex,
+    #[error("Content-Digest is malformed: {0}")]
+    InvalidDigest(String),
+    #[error("the request body is too large for this endpoint")]
+    RequestTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the form holds no file")]
+    NoFiles,
+    #[error("the range cannot be served; the file is {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("method not allowed here")]
+    MethodNotAllowed,
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        use CoreError as C;
+        match self {
+            ApiError::Core(e) => match e {
+                C::InvalidName(_)
+                | C::InvalidMime
+                | C::InvalidChunkSize { .. }
+                | C::ChunkOutOfRange { .. }
+                | C::ChunkLength { .. }
+                | C::LengthUnknown
+                | C::Body(_) => StatusCode::BAD_REQUEST,
+                C::FileTooLarge { .. } | C::PastEnd { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                C::UploadNotFound | C::FileNotFound => StatusCode::NOT_FOUND,
+                C::MissingChunks(_)
+                | C::OffsetMismatch { .. }
+                | C::WrongMode
+                | C::LengthAlreadySet(_) => StatusCode::CONFLICT,
+                C::DigestMismatch(_) | C::HashMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+                C::Store(_) | C::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidRequest(_)
+            | ApiError::InvalidHash(_)
+            | ApiError::InvalidChunkIndex
+            | ApiError::InvalidDigest(_)
+            | ApiError::NoFiles => StatusCode::BAD_REQUEST,
+            ApiError::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        use CoreError as C;
+        match self {
+            ApiError::Core(e) => match e {
+                C::InvalidName(NameError::Empty) => "invalid_name",
+                C::InvalidName(NameError::TooLong) => "name_too_long",
+                C::InvalidMime => "invalid_mime",
+                C::FileTooLarge { .. } => "file_too_large",
+                C::InvalidChunkSize { .. } => "invalid_chunk_size",
+                C::UploadNotFound => "upload_not_found",
+                C::FileNotFound => "file_not_found",
+                C::ChunkOutOfRange { .. } => "chunk_index_out_of_range",
+                C::ChunkLength { .. } => "chunk_length_mismatch",
+                C::DigestMismatch(_) => "digest_mismatch",
+                C::MissingChunks(_) => "missing_chunks",
+                C::HashMismatch(_) => "hash_mismatch",
+                C::OffsetMismatch { .. } => "offset_mismatch",
+                C::PastEnd { .. } => "past_end",
+                C::WrongMode => "wrong_upload_kind",
+                C::LengthUnknown => "length_unknown",
+                C::LengthAlreadySet(_) => "length_already_set",
+                C::Body(_) => "body_read_failed",
+                C::StorageFull => "insufficient_storage",
+                C::Store(_) | C::Catalog(_) => "internal",
+            },
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidHash(_) => "invalid_hash",
+            ApiError::InvalidChunkIndex => "invalid_chunk_index",
+            ApiError::InvalidDigest(_) => "invalid_digest",
+            ApiError::RequestTooLarge => "request_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::NoFiles => "no_files",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    /// What the client reads: the error's own words, except for internal
+    /// failures.
+    fn message(&self) -> String {
+        match self {
+            ApiError::Core(CoreError::Store(_) | CoreError::Catalog(_)) => {
+                "the server failed; try again later".to_owned()
+            }
+            e => e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, detail = ?self, "request failed");
+        }
+        let mut error = json!({ "code": self.code(), "message": self.message() });
+        match &self {
+            ApiError::Core(CoreError::MissingChunks(missing)) => error["missing"] = json!(missing),
+            ApiError::Core(CoreError::FileTooLarge { max, .. }) => {
+                error["max_file_size"] = json!(max)
+            }
+            ApiError::Core(CoreError::OffsetMismatch { current, .. }) => {
+                error["offset"] = json!(current)
+            }
+            _ => {}
+        }
+        let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+        if let ApiError::RangeNotSatisfiable { size } = self {
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_RANGE,
+                format!("bytes */{size}").parse().expect("valid header"),
+            );
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,287 @@
+//! Files: the listing API (`/api/v1/files`) and downloads (`/files/{id}`).
+//!
+//! Downloads stream from the store: `GET`/`HEAD`, one `Range` (206/416),
+//! a strong `ETag` from the content hash with `If-None-Match`/`If-Range`,
+//! and a `Content-Disposition` with an RFC 6266 `filename*`. Bytes of any
+//! type are served as attachments by default and never sniffed or run as
+//! active content on this origin.
+
+use std::ops::Range;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE,
+    X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tusk_core::Error as CoreError;
+use tusk_core::model::{FileId, FileQuery, FileRecord};
+use tusk_core::name::base_name;
+
+use super::error::{ApiError, ApiResult};
+use super::views::FileView;
+use super::{AppState, Caller};
+
+fn file_id(raw: &str) -> ApiResult<FileId> {
+    FileId::parse(raw).ok_or(ApiError::Core(CoreError::FileNotFound))
+}
+
+/// Query of `GET /api/v1/files`.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    q: Option<String>,
+}
+
+/// `GET /api/v1/files?limit=&cursor=&q=`: newest first.
+pub async fn list(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Response> {
+    let limit = match query.limit.as_deref() {
+        None => 100,
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::InvalidRequest("limit must be an integer from 1 to 1000".into())
+            })?,
+    };
+    let page = app
+        .service
+        .list_files(&FileQuery {
+            owner,
+            search: query.q.filter(|q| !q.is_empty()),
+            cursor: query.cursor.filter(|c| !c.is_empty()),
+            limit,
+        })
+        .await?;
+    let files: Vec<FileView> = page.files.iter().map(FileView::from).collect();
+    Ok(Json(json!({ "files": files, "next_cursor": page.next_cursor })).into_response())
+}
+
+/// `GET /api/v1/files/{id}`.
+pub async fn show(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let file = app.service.get_file(&owner, &file_id(&id)?).await?;
+    Ok(Json(json!({ "file": FileView::from(&file) })).into_response())
+}
+
+/// `DELETE /api/v1/files/{id}`.
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    app.service.delete_file(&owner, &file_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of a download.
+#[derive(Deserialize)]
+pub struct DownloadQuery {
+    /// `inline=1` asks browsers to show the file instead of saving it.
+    inline: Option<String>,
+}
+
+/// `GET`/`HEAD /files/{id}` (also `/files/{id}/{name}`; the name is only
+/// for humans and tools that save under the URL's last segment).
+pub async fn download(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(params): Path<Vec<(String, String)>>,
+    Query(query): Query<DownloadQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let raw_id = params
+        .iter()
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let id = file_id(raw_id)?;
+    let file = app.service.get_file(&owner, &id).await?;
+    let size = file.blob.size;
+    let etag = format!("\"{}\"", file.blob.hash.to_hex());
+
+    let mut head = HeaderMap::new();
+    head.insert(ETAG, value(&etag));
+    head.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    head.insert(
+        LAST_MODIFIED,
+        value(&httpdate::fmt_http_date(file.created_at.to_system_time())),
+    );
+    head.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    if if_none_match(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, head).into_response());
+    }
+    let range = match headers.get(RANGE).and_then(|v| v.to_str().ok()) {
+        Some(r) if if_range_holds(&headers, &etag) => parse_range(r, size)?,
+        _ => None,
+    };
+    let inline = query
+        .inline
+        .as_deref()
+        .is_some_and(|v| v != "0" && v != "false")
+        && previewable(&file.mime);
+    head.insert(CONTENT_TYPE, value(&file.mime));
+    head.insert(
+        CONTENT_DISPOSITION,
+        value(&content_disposition(&file, inline)),
+    );
+    head.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !file.mime.starts_with("application/pdf") {
+        // Browsers refuse to show PDFs in a sandbox; PDFs run no page script.
+        head.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox; default-src 'none'"),
+        );
+    }
+
+    let download = app.service.read_file(&owner, &id, range.clone()).await?;
+    let served = download.range.end - download.range.start;
+    head.insert(CONTENT_LENGTH, HeaderValue::from(served));
+    let status = match range {
+        Some(r) => {
+            head.insert(
+                CONTENT_RANGE,
+                value(&format!("bytes {}-{}/{size}", r.start, r.end - 1)),
+            );
+            StatusCode::PARTIAL_CONTENT
+        }
+        None => StatusCode::OK,
+    };
+    Ok((status, head, Body::from_stream(download.body)).into_response())
+}
+
+/// Types shown inline on request: media that cannot run script on this
+/// origin. Anything else (HTML, SVG, …) is always an attachment.
+fn previewable(mime: &str) -> bool {
+    let essence = mime
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+            | "image/avif"
+            | "image/bmp"
+            | "application/pdf"
+            | "text/plain"
+    ) || essence.starts_with("video/")
+        || essence.starts_with("audio/")
+}
+
+fn value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+/// `If-None-Match` matching `etag` (or `*`): answer 304.
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+/// A `Range` is honoured only if `If-Range` is absent or names this version.
+fn if_range_holds(headers: &HeaderMap, etag: &str) -> bool {
+    match headers.get(IF_RANGE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(v) => v.trim() == etag,
+    }
+}
+
+/// One satisfiable byte range → `Some`; no usable range → `None` (serve
+/// all); a `bytes=` range that cannot be satisfied → 416. Several ranges
+/// are answered with the whole file, as RFC 9110 allows.
+fn parse_range(header: &str, size: u64) -> ApiResult<Option<Range<u64>>> {
+    if !header.trim_start().starts_with("bytes=") {
+        return Ok(None);
+    }
+    let unsatisfiable = ApiError::RangeNotSatisfiable { size };
+    let ranges = http_range_header::parse_range_header(header)
+        .map_err(|_| ApiError::RangeNotSatisfiable { size })?
+        .validate(size)
+        .map_err(|_| unsatisfiable)?;
+    Ok(match ranges.as_slice() {
+        [one] => Some(*one.start()..*one.end() + 1),
+        _ => None,
+    })
+}
+
+/// `attachment` (or `inline`) with an ASCII fallback `filename` and the
+/// exact name as RFC 8187 `filename*`.
+fn content_disposition(file: &FileRecord, inline: bool) -> String {
+    let name = base_name(&file.name);
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' && c != '%' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, RFC8187_ATTR_CHAR);
+    let kind = if inline { "inline" } else { "attachment" };
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Everything but RFC 8187 `attr-char` is percent-encoded.
+const RFC8187_ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some(0..10));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some(90..100));
+        assert_eq!(parse_range("bytes=-5", 100).unwrap(), Some(95..100));
+        assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some(95..100));
+        assert_eq!(parse_range("items=1-2", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
+        for bad in ["bytes=100-", "bytes=5-2", "bytes=x-1", "bytes=-0"] {
+            assert!(parse_range(bad, 100).is_err(), "{bad}");
+        }
+        assert!(
+            parse_range("bytes=0-0", 0).is_err(),
+            "nothing to serve in an empty file"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Turning the raw parts of requests into typed values: JSON bodies, body
+//! streams, `Content-Length`, RFC 9530 `Content-Digest`.
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_LENGTH;
+use base64::Engine;
+use futures::TryStreamExt;
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use tusk_core::checksum::{Algorithm, Checksum};
+use tusk_core::store::ByteStream;
+
+use super::error::{ApiError, ApiResult};
+
+/// The largest JSON request body accepted.
+const MAX_JSON: usize = 64 * 1024;
+
+/// Reads a small JSON body into `T`. Broken JSON is `invalid_json`; JSON of
+/// the wrong shape is `invalid_request`, naming the field.
+pub async fn json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
+    let bytes = http_body_util::Limited::new(body, MAX_JSON)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::RequestTooLarge
+            } else {
+                ApiError::InvalidJson(format!("the body could not be read: {e}"))
+            }
+        })?
+        .to_bytes();
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::InvalidRequest(if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            }),
+            _ => ApiError::InvalidJson(inner.to_string()),
+        }
+    })?;
+    de.end().map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    Ok(value)
+}
+
+/// A request body as the core reads it.
+pub fn stream(body: Body) -> ByteStream {
+    Box::pin(TryStreamExt::map_err(
+        body.into_data_stream(),
+        std::io::Error::other,
+    ))
+}
+
+/// The announced body length, if any.
+pub fn content_length(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    headers
+        .get(CONTENT_LENGTH)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| ApiError::InvalidRequest("Content-Length is not a number".into()))
+        })
+        .transpose()
+}
+
+/// The digests of RFC 9530 `Content-Digest` this server checks (`sha-256`,
+/// `sha-512`); other algorithms are ignored, as the RFC allows.
+pub fn content_digest(headers: &HeaderMap) -> ApiResult<Vec<Checksum>> {
+    let mut checks = Vec::new();
+    for value in headers.get_all("content-digest") {
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::InvalidDigest("not ASCII".into()))?;
+        let dict: sfv::Dictionary = sfv::Parser::new(text)
+            .parse()
+            .map_err(|e| ApiError::InvalidDigest(e.to_string()))?;
+        for (key, entry) in dict {
+            let algorithm = match key.as_str() {
+                "sha-256" => Algorithm::Sha256,
+                "sha-512" => Algorithm::Sha512,
+                _ => continue,
+            };
+            let bytes = match entry {
+                sfv::ListEntry::Item(item) => item.bare_item.as_byte_sequence().map(<[u8]>::to_vec),
+                sfv::ListEntry::InnerList(_) => None,
+            }
+            .ok_or_else(|| {
+                ApiError::InvalidDigest(format!("{} must be a byte sequence", key.as_str()))
+            })?;
+            let check = Checksum::new(algorithm, bytes).ok_or_else(|| {
+                ApiError::InvalidDigest(format!("{} has the wrong length", key.as_str()))
+            })?;
+            checks.push(check);
+        }
+    }
+    Ok(checks)
+}
+
+/// Renders a `Content-Digest` value (for responses and clients).
+pub fn render_sha256_digest(digest: &[u8]) -> String {
+    format!(
+        "sha-256=:{}:",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(digest: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("content-digest", digest.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn content_digest_parses() {
+        let d = [7u8; 32];
+        let got = content_digest(&headers(&render_sha256_digest(&d))).unwrap();
+        assert_eq!(
+            got,
+            vec![Checksum::new(Algorithm::Sha256, d.to_vec()).unwrap()]
+        );
+        // Unknown algorithms are ignored; known ones are still checked.
+        let both = format!(
+            "md5=:AAAAAAAAAAAAAAAAAAAAAA==:, {}",
+            render_sha256_digest(&d)
+        );
+        assert_eq!(content_digest(&headers(&both)).unwrap().len(), 1);
+        assert!(content_digest(&HeaderMap::new()).unwrap().is_empty());
+        for bad in [
+            "sha-256=abc",
+            "sha-256=:AAAA:",
+            "sha-256",
+            "=:x:",
+            "sha-256=:%%%:",
+        ] {
+            assert!(content_digest(&headers(bad)).is_err(), "{bad}");
+        }
+    }
+}

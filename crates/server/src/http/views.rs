@@ -1,0 +1,94 @@
+//! The JSON shapes of the API: upload and file objects.
+
+use serde::Serialize;
+use tusk_core::model::{FileRecord, Timestamp, Upload};
+use tusk_core::name::base_name;
+
+/// An upload as the API shows it.
+#[derive(Serialize)]
+pub struct UploadView {
+    pub id: String,
+    pub name: String,
+    /// `null` while the length is deferred.
+    pub size: Option<u64>,
+    /// The claimed hash; `null` for uploads that did not claim one.
+    pub hash: Option<String>,
+    pub chunk_size: u64,
+    pub chunk_count: Option<u32>,
+    pub received: Vec<u32>,
+    pub expires_at: Timestamp,
+}
+
+impl From<&Upload> for UploadView {
+    fn from(u: &Upload) -> Self {
+        UploadView {
+            id: u.id.to_string(),
+            name: u.name.clone(),
+            size: u.size,
+            hash: u.claims.hash.map(|h| h.to_string()),
+            chunk_size: u.chunk_size,
+            chunk_count: u.chunk_count(),
+            received: u.received.clone(),
+            expires_at: u.expires_at,
+        }
+    }
+}
+
+/// A file as the API shows it.
+#[derive(Serialize)]
+pub struct FileView {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub mime: String,
+    pub hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub created_at: Timestamp,
+    /// Where the file downloads (a path on this server).
+    pub url: String,
+}
+
+impl From<&FileRecord> for FileView {
+    fn from(f: &FileRecord) -> Self {
+        FileView {
+            id: f.id.to_string(),
+            name: f.name.clone(),
+            size: f.blob.size,
+            mime: f.mime.clone(),
+            hash: f.blob.hash.to_string(),
+            md5: f.blob.md5.map(hex::encode),
+            sha256: f.blob.sha256.map(hex::encode),
+            created_at: f.created_at,
+            url: download_path(f),
+        }
+    }
+}
+
+/// `/files/{id}/{base name}`: the name makes `curl -O` and browsers save
+/// the file under its own name; the server only looks at the id.
+pub fn download_path(f: &FileRecord) -> String {
+    let name = percent_encoding::utf8_percent_encode(base_name(&f.name), PATH_SEGMENT);
+    format!("/files/{}/{}", f.id, name)
+}
+
+/// Characters escaped in a path segment (RFC 3986 `pchar` keeps the rest).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
