@@ -42,7 +42,7 @@ fn bad_form(e: multer::Error) -> ApiError {
 }
 
 fn is_file(field: &multer::Field<'_>) -> bool {
-    field.file_name().is_some() || matches!(field.name(), Some("file" | "chunk" | "blob"))
+    field.file_name().is_some() || field.name() == Some("file")
 }
 
 /// The bytes of the first file part; the rest of the body is read and
