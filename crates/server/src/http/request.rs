@@ -30,20 +30,18 @@ pub async fn json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
             }
         })?
         .to_bytes();
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    // Syntax first, then shape: broken JSON is never reported as a field error.
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let value = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => ApiError::InvalidRequest(if path == "." {
-                inner.to_string()
-            } else {
-                format!("{path}: {inner}")
-            }),
-            _ => ApiError::InvalidJson(inner.to_string()),
-        }
+        ApiError::InvalidRequest(if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        })
     })?;
-    de.end().map_err(|e| ApiError::InvalidJson(e.to_string()))?;
     Ok(value)
 }
 
