@@ -184,6 +184,12 @@ fn file_from(row: &SqliteRow) -> CatalogResult<FileRecord> {
     })
 }
 
+/// The form of a name that searches match against: Unicode lower case
+/// (SQLite's own `lower()` folds ASCII only).
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 fn digests_to_bytes(digests: &[Digest32]) -> Vec<u8> {
     digests.concat()
 }
@@ -238,11 +244,12 @@ async fn insert_file_row(
     blob: &BlobId,
 ) -> CatalogResult<()> {
     sqlx::query(
-        "INSERT INTO files (id, owner, name, mime, blob_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO files (id, owner, name, name_key, mime, blob_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(file.id.as_str())
     .bind(&file.owner.0)
     .bind(&file.name)
+    .bind(name_key(&file.name))
     .bind(&file.mime)
     .bind(blob.as_str())
     .bind(file.created_at.0)
@@ -547,21 +554,21 @@ impl Catalog for SqliteCatalog {
     async fn list_files(&self, q: &FileQuery) -> CatalogResult<FilePage> {
         let cursor: Option<i64> = match &q.cursor {
             None => None,
-            // A cursor this catalog did not hand out starts from the top.
-            Some(c) => c.parse().ok(),
+            Some(c) => Some(c.parse().map_err(|_| CatalogError::InvalidCursor)?),
         };
         let limit = q.limit.clamp(1, 1000);
+        let search = q.search.as_deref().map(name_key);
         let rows = sqlx::query(concat!(
             file_query!(),
             " WHERE f.owner = ? AND (? IS NULL OR f.seq < ?) \
-             AND (? IS NULL OR instr(lower(f.name), lower(?)) > 0) \
+             AND (? IS NULL OR instr(f.name_key, ?) > 0) \
              ORDER BY f.seq DESC LIMIT ?"
         ))
         .bind(&q.owner.0)
         .bind(cursor)
         .bind(cursor)
-        .bind(q.search.as_deref())
-        .bind(q.search.as_deref())
+        .bind(search.as_deref())
+        .bind(search.as_deref())
         .bind(limit as i64 + 1)
         .fetch_all(&self.reader)
         .await

@@ -26,6 +26,9 @@ pub enum CatalogError {
     /// An append's expected offset no longer matches.
     #[error("the upload offset changed")]
     OffsetConflict,
+    /// A listing cursor this catalog did not hand out.
+    #[error("unknown listing cursor")]
+    InvalidCursor,
     #[error("catalog: {0}")]
     Backend(String),
 }

@@ -15,15 +15,15 @@ pub enum Error {
     InvalidName(#[from] NameError),
     #[error("the media type is not valid")]
     InvalidMime,
-    #[error("the file is {size} bytes; this server takes at most {max}")]
-    FileTooLarge { size: u64, max: u64 },
+    #[error("the file is larger than this server takes ({max} bytes at most)")]
+    FileTooLarge { max: u64 },
     #[error("chunk_size must be a positive multiple of 4 MiB (4194304 bytes), at most {max}")]
     InvalidChunkSize { max: u64 },
     #[error("no such upload")]
     UploadNotFound,
     #[error("no such file")]
     FileNotFound,
-    #[error("chunk {index} does not exist; this upload has chunks 0 to {last}", last = .count.saturating_sub(1))]
+    #[error("chunk {index} does not exist; this upload has {count} chunks, numbered from 0")]
     ChunkOutOfRange { index: u64, count: u32 },
     #[error("chunk {index} is {expected} bytes long, not {got}")]
     ChunkLength { index: u32, expected: u64, got: u64 },
@@ -47,6 +47,8 @@ pub enum Error {
     Body(#[source] std::io::Error),
     #[error("the server is out of storage space")]
     StorageFull,
+    #[error("the listing cursor is not one this server handed out")]
+    InvalidCursor,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -69,7 +71,10 @@ impl From<StoreError> for Error {
 
 impl From<CatalogError> for Error {
     fn from(e: CatalogError) -> Self {
-        Error::Catalog(e)
+        match e {
+            CatalogError::InvalidCursor => Error::InvalidCursor,
+            e => Error::Catalog(e),
+        }
     }
 }
 

@@ -371,7 +371,23 @@ async fn unknown_ids_are_not_found() {
 #[tokio::test]
 async fn bad_listings_forms_routes_and_methods() {
     let s = TestServer::start().await;
-    for q in ["limit=0", "limit=abc", "limit=1001", "limit=-5"] {
+    expect(
+        s.http
+            .get(s.url("/api/v1/files?cursor=zzz"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+    )
+    .await;
+    for q in [
+        "limit=0",
+        "limit=abc",
+        "limit=1001",
+        "limit=-5",
+        "limit=1&limit=2",
+    ] {
         expect(
             s.http
                 .get(s.url(&format!("/api/v1/files?{q}")))

@@ -65,7 +65,11 @@ async fn ranges_and_conditionals() {
         );
     }
     // Several ranges, or another unit: the whole file.
-    for range in ["bytes=0-1,5-9", "lines=1-2"] {
+    for range in [
+        "bytes=0-1,5-9",
+        "lines=1-2",
+        &format!("bytes=0-1,{size}-") as &str,
+    ] {
         let r = ranged(range).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{range}");
         assert_eq!(r.bytes().await.unwrap().len(), size);

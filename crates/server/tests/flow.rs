@@ -16,6 +16,12 @@ fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
+/// The same hex digest with its first digit changed.
+fn flip_first_digit(hex: &str) -> String {
+    let first = if hex.starts_with('0') { "1" } else { "0" };
+    format!("{first}{}", &hex[1..])
+}
+
 fn chunk_of(data: &[u8], upload: &Value, index: usize) -> Vec<u8> {
     let cs = upload["chunk_size"].as_u64().unwrap() as usize;
     data[index * cs..((index + 1) * cs).min(data.len())].to_vec()
@@ -58,6 +64,8 @@ async fn chunks_out_of_order_and_in_parallel() {
     assert_eq!(s.all_files().await.len(), 1);
     assert_eq!((s.blob_count(), s.part_count()), (1, 0));
 
+    let (_, shown) = s.get_json(&format!("/api/v1/uploads/{uid}")).await;
+    assert_eq!(shown["upload"]["file_id"], file["id"]);
     // Completing again returns the same file; chunks re-sent now change nothing.
     let (status, again) = s.complete(&uid).await;
     assert_eq!((status, id(&again["file"])), (StatusCode::OK, id(file)));
@@ -226,7 +234,7 @@ async fn md5_and_sha256_claims_are_verified() {
         (StatusCode::OK, Some("complete"))
     );
     let (status, body) = s
-        .create(&create("liar", &md5.replace(&md5[..1], "f"), &sha256))
+        .create(&create("liar", &flip_first_digit(&md5), &sha256))
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -449,6 +457,11 @@ async fn form_posts_store_small_files() {
         .part(
             "f4",
             reqwest::multipart::Part::bytes(a.clone()).file_name("dup.jpg"),
+        )
+        // A file input with nothing chosen: no file.
+        .part(
+            "f5",
+            reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
         );
     let r = s
         .http

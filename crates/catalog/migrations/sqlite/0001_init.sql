@@ -15,6 +15,7 @@ CREATE TABLE files (
     id          TEXT NOT NULL UNIQUE,
     owner       TEXT NOT NULL,
     name        TEXT NOT NULL,
+    name_key    TEXT NOT NULL,      -- the name in Unicode lower case, for search
     mime        TEXT NOT NULL,
     blob_id     TEXT NOT NULL REFERENCES blobs(id),
     created_at  INTEGER NOT NULL

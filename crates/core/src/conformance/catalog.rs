@@ -404,7 +404,7 @@ pub async fn listing_pages_newest_first(cat: Arc<dyn Catalog>) {
         "Alpha.txt",
         "beta.txt",
         "photos/ALPHA.jpg",
-        "gamma",
+        "Résumé.pdf",
         "delta",
     ]
     .iter()
@@ -451,16 +451,27 @@ pub async fn listing_pages_newest_first(cat: Arc<dyn Catalog>) {
         .map(|f| f.name)
         .collect();
     assert_eq!(names, vec!["photos/ALPHA.jpg", "Alpha.txt"]);
-    let q = FileQuery {
-        owner: ann,
-        search: Some("%".into()),
+    let search = |text: &str| FileQuery {
+        owner: ann.clone(),
+        search: Some(text.into()),
         cursor: None,
         limit: 10,
     };
+    let found = cat.list_files(&search("RÉSUM")).await.unwrap().files;
+    assert_eq!(found.len(), 1, "case folding is Unicode");
+    assert_eq!(found[0].name, "Résumé.pdf");
     assert!(
-        cat.list_files(&q).await.unwrap().files.is_empty(),
+        cat.list_files(&search("%")).await.unwrap().files.is_empty(),
         "search is literal"
     );
+    let q = FileQuery {
+        owner: ann.clone(),
+        search: None,
+        cursor: Some("not-a-cursor".into()),
+        limit: 10,
+    };
+    let err = cat.list_files(&q).await.unwrap_err();
+    assert!(matches!(err, CatalogError::InvalidCursor), "{err:?}");
 }
 
 pub async fn locks_are_exclusive(cat: Arc<dyn Catalog>) {

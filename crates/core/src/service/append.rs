@@ -212,7 +212,6 @@ impl UploadService {
         match upload.size {
             Some(size) => Error::PastEnd { size },
             None => Error::FileTooLarge {
-                size: self.limits.max_file_size.saturating_add(1),
                 max: self.limits.max_file_size,
             },
         }

@@ -109,7 +109,6 @@ impl UploadService {
     fn check_size(&self, size: u64) -> Result<()> {
         if size > self.limits.max_file_size {
             return Err(Error::FileTooLarge {
-                size,
                 max: self.limits.max_file_size,
             });
         }

@@ -50,6 +50,7 @@ impl ApiError {
                 | C::ChunkOutOfRange { .. }
                 | C::ChunkLength { .. }
                 | C::LengthUnknown
+                | C::InvalidCursor
                 | C::Body(_) => StatusCode::BAD_REQUEST,
                 C::FileTooLarge { .. } | C::PastEnd { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 C::UploadNotFound | C::FileNotFound => StatusCode::NOT_FOUND,
@@ -98,6 +99,7 @@ impl ApiError {
                 C::LengthUnknown => "length_unknown",
                 C::LengthAlreadySet(_) => "length_already_set",
                 C::Body(_) => "body_read_failed",
+                C::InvalidCursor => "invalid_cursor",
                 C::StorageFull => "insufficient_storage",
                 C::Store(_) | C::Catalog(_) => "internal",
             },

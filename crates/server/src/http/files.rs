@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
     CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE,
@@ -25,6 +25,7 @@ use tusk_core::model::{FileId, FileQuery, FileRecord};
 use tusk_core::name::base_name;
 
 use super::error::{ApiError, ApiResult};
+use super::request::Query;
 use super::views::FileView;
 use super::{AppState, Caller};
 
@@ -113,21 +114,19 @@ pub async fn download(
     let id = file_id(raw_id)?;
     let file = app.service.get_file(&owner, &id).await?;
     let size = file.blob.size;
+    let last_modified = httpdate::fmt_http_date(file.created_at.to_system_time());
     let etag = format!("\"{}\"", file.blob.hash.to_hex());
 
     let mut head = HeaderMap::new();
     head.insert(ETAG, value(&etag));
     head.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    head.insert(
-        LAST_MODIFIED,
-        value(&httpdate::fmt_http_date(file.created_at.to_system_time())),
-    );
+    head.insert(LAST_MODIFIED, value(&last_modified));
     head.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     if if_none_match(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, head).into_response());
     }
     let range = match headers.get(RANGE).and_then(|v| v.to_str().ok()) {
-        Some(r) if if_range_holds(&headers, &etag) => parse_range(r, size)?,
+        Some(r) if if_range_holds(&headers, &etag, &last_modified) => parse_range(r, size)?,
         _ => None,
     };
     let inline = query
@@ -204,11 +203,12 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t == etag || t == "*")
 }
 
-/// A `Range` is honoured only if `If-Range` is absent or names this version.
-fn if_range_holds(headers: &HeaderMap, etag: &str) -> bool {
+/// A `Range` is honoured only if `If-Range` is absent or names this
+/// version: its entity tag, or exactly its `Last-Modified` date.
+fn if_range_holds(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
     match headers.get(IF_RANGE).and_then(|v| v.to_str().ok()) {
         None => true,
-        Some(v) => v.trim() == etag,
+        Some(v) => v.trim() == etag || v.trim() == last_modified,
     }
 }
 
@@ -216,10 +216,14 @@ fn if_range_holds(headers: &HeaderMap, etag: &str) -> bool {
 /// all); a `bytes=` range that cannot be satisfied → 416. Several ranges
 /// are answered with the whole file, as RFC 9110 allows.
 fn parse_range(header: &str, size: u64) -> ApiResult<Option<Range<u64>>> {
-    if !header.trim_start().starts_with("bytes=") {
+    if !header.trim_start().starts_with("bytes=") || header.contains(',') {
         return Ok(None);
     }
     let unsatisfiable = ApiError::RangeNotSatisfiable { size };
+    if size == 0 {
+        // No byte of an empty file can be addressed.
+        return Err(unsatisfiable);
+    }
     let ranges = http_range_header::parse_range_header(header)
         .map_err(|_| ApiError::RangeNotSatisfiable { size })?
         .validate(size)
@@ -276,6 +280,7 @@ mod tests {
         assert_eq!(parse_range("bytes=95-200", 100).unwrap(), Some(95..100));
         assert_eq!(parse_range("items=1-2", 100).unwrap(), None);
         assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=0-1,500-600", 100).unwrap(), None);
         for bad in ["bytes=100-", "bytes=5-2", "bytes=x-1", "bytes=-0"] {
             assert!(parse_range(bad, 100).is_err(), "{bad}");
         }

@@ -41,8 +41,13 @@ fn bad_form(e: multer::Error) -> ApiError {
     ApiError::InvalidRequest(format!("malformed multipart body: {e}"))
 }
 
+/// A part that carries a file. An empty `filename` is what browsers send
+/// for a file input with nothing chosen: no file.
 fn is_file(field: &multer::Field<'_>) -> bool {
-    field.file_name().is_some() || field.name() == Some("file")
+    match field.file_name() {
+        Some(name) => !name.is_empty(),
+        None => field.name() == Some("file"),
+    }
 }
 
 /// The bytes of the first file part; the rest of the body is read and
@@ -95,11 +100,12 @@ pub async fn upload_files(
                 while field.chunk().await.map_err(bad_form)?.is_some() {}
                 continue;
             }
+            // Browsers escape `"` in file names as %22 (HTML's form encoding).
             let name = field
                 .file_name()
                 .or(field.name())
                 .unwrap_or_default()
-                .to_owned();
+                .replace("%22", "\"");
             // Many clients label every part octet-stream: guess from the name then.
             let mime = field
                 .content_type()

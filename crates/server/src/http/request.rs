@@ -13,6 +13,22 @@ use tusk_core::store::ByteStream;
 
 use super::error::{ApiError, ApiResult};
 
+/// A query string parsed into `T`; a bad one is `invalid_request`.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::InvalidRequest(format!("bad query string: {}", e.body_text())))
+    }
+}
+
 /// The largest JSON request body accepted.
 const MAX_JSON: usize = 64 * 1024;
 

@@ -17,6 +17,8 @@ pub struct UploadView {
     pub chunk_count: Option<u32>,
     pub received: Vec<u32>,
     pub expires_at: Timestamp,
+    /// The file the upload completed into; `null` until then.
+    pub file_id: Option<String>,
 }
 
 impl From<&Upload> for UploadView {
@@ -30,6 +32,7 @@ impl From<&Upload> for UploadView {
             chunk_count: u.chunk_count(),
             received: u.received.clone(),
             expires_at: u.expires_at,
+            file_id: u.file.as_ref().map(|f| f.to_string()),
         }
     }
 }
