@@ -196,7 +196,7 @@ fn digests_to_bytes(digests: &[Digest32]) -> Vec<u8> {
 
 fn chunk_from(row: &SqliteRow) -> CatalogResult<ChunkRecord> {
     let raw: Vec<u8> = get(row, "digests")?;
-    if raw.len() % 32 != 0 {
+    if !raw.len().is_multiple_of(32) {
         return Err(backend("stored chunk digests are truncated"));
     }
     Ok(ChunkRecord {

@@ -1,11 +1,9 @@
 //! The real `tusk` binary, killed with SIGKILL in the middle of uploads and
 //! started again on the same data folder: every acknowledged chunk is still
 //! there, no half-written chunk is counted, and the file completes
-//! byte-identical. Also: a clean stop on SIGTERM.
+//! byte-identical.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,53 +14,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tusk_core::ContentHash;
 
+mod common;
+
+use common::Server;
+
 const MIB: usize = 1 << 20;
-
-/// A running `tusk serve` child process.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts the binary and waits for its "listening on" line.
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tusk"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tusk");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGKILL, and wait until it is gone.
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn random_bytes(len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
@@ -295,40 +251,4 @@ async fn wait_for_bytes(data_dir: &Path, offset: u64, want: &[u8]) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-#[tokio::test]
-async fn sigterm_stops_cleanly_and_keeps_the_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let http = reqwest::Client::new();
-    let mut server = Server::start(&data_dir);
-    let r = http
-        .post(server.url("/api/v1/files"))
-        .multipart(reqwest::multipart::Form::new().part(
-            "f",
-            reqwest::multipart::Part::bytes(b"kept".to_vec()).file_name("k.txt"),
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = server.child.wait().unwrap();
-    assert!(exit.success(), "tusk exited with {exit}");
-
-    let server = Server::start(&data_dir);
-    let files: Value = http
-        .get(server.url("/api/v1/files"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(files["files"][0]["name"], "k.txt");
 }

@@ -20,7 +20,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Length of the digest in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Algorithm::Md5 => 16,
             Algorithm::Sha1 => 20,
@@ -49,7 +49,7 @@ pub struct Checksum {
 impl Checksum {
     /// Builds a checksum, refusing a digest of the wrong length.
     pub fn new(algorithm: Algorithm, digest: Vec<u8>) -> Option<Self> {
-        (digest.len() == algorithm.len()).then_some(Checksum { algorithm, digest })
+        (digest.len() == algorithm.digest_len()).then_some(Checksum { algorithm, digest })
     }
 }
 

@@ -4,7 +4,7 @@
 //! async function that makes a fresh, empty backend plus whatever must live
 //! as long as it (a temporary directory, a database):
 //!
-//! ```ignore
+//! ```text
 //! tusk_core::blob_store_conformance!(fresh_store);
 //! tusk_core::catalog_conformance!(fresh_catalog);
 //! ```

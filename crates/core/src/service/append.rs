@@ -63,7 +63,7 @@ impl UploadService {
             });
         }
         let verified = !checks.is_empty();
-        let mut body = Body::new(body);
+        let mut body = Body::new(body, self.limits.body_idle_timeout);
         let mut digests = Some(Digests {
             hasher: self.tail_hasher(&upload)?,
             verifier: Verifier::new(checks),
@@ -166,7 +166,7 @@ impl UploadService {
             return Err(Error::PastEnd { size });
         }
         self.catalog.set_upload_size(id, size).await?;
-        if size == upload.offset && size % upload.chunk_size != 0 {
+        if size == upload.offset && !size.is_multiple_of(upload.chunk_size) {
             // The partial chunk at the offset is the last one: seal it.
             let chunk = self.chunk_at(&upload, size);
             let writer = self

@@ -51,7 +51,7 @@ impl UploadService {
                 got,
             });
         }
-        let mut body = Body::new(put.body);
+        let mut body = Body::new(put.body, self.limits.body_idle_timeout);
         if upload.received.contains(&chunk.index) {
             return self.resent(upload, &mut body, chunk.index, chunk.len).await;
         }

@@ -58,10 +58,10 @@ impl UploadService {
             pick_chunk_size(Some(req.size), req.chunk_size, self.store.min_chunk_size())?;
         let hash = req.claims.hash.expect("a chunked upload names its hash");
 
-        if let Some(blob) = self.catalog.find_blob(&hash).await? {
-            if let Some(file) = self.instant(owner, &name, &mime, &req, blob).await? {
-                return Ok(CreateOutcome::Instant(file));
-            }
+        if let Some(blob) = self.catalog.find_blob(&hash).await?
+            && let Some(file) = self.instant(owner, &name, &mime, &req, blob).await?
+        {
+            return Ok(CreateOutcome::Instant(file));
         }
         // One check at a time per owner and content, so that two clients
         // racing to start the same file end up on one upload.

@@ -7,6 +7,8 @@
 //! any per-request checksum verifier. Block digests are thus ready the moment
 //! the last byte is written: nothing is ever read back.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
@@ -21,17 +23,25 @@ pub(crate) const BATCH: usize = 512 * 1024;
 /// A request body, read in batches.
 pub(crate) struct Body {
     stream: ByteStream,
+    /// A body that sends nothing for this long has failed: a client that
+    /// vanished without closing its connection must not hold a chunk's
+    /// lock forever.
+    idle: Duration,
     /// Bytes received but not handed out yet.
     pending: Bytes,
     done: bool,
+    /// A read error held back until the bytes before it are handed out.
+    failed: Option<Error>,
 }
 
 impl Body {
-    pub(crate) fn new(stream: ByteStream) -> Self {
+    pub(crate) fn new(stream: ByteStream, idle: Duration) -> Self {
         Body {
             stream,
+            idle,
             pending: Bytes::new(),
             done: false,
+            failed: None,
         }
     }
 
@@ -43,7 +53,7 @@ impl Body {
             return Ok(Some(Bytes::new()));
         }
         // One frame holding enough: hand out a slice without copying.
-        if self.pending.is_empty() && !self.done {
+        if self.pending.is_empty() {
             self.pending = self.next_frame().await?.unwrap_or_default();
         }
         if self.pending.len() >= max || (self.done && !self.pending.is_empty()) {
@@ -57,7 +67,16 @@ impl Body {
         let mut batch = BytesMut::with_capacity(max);
         batch.extend_from_slice(&std::mem::take(&mut self.pending));
         while batch.len() < max {
-            match self.next_frame().await? {
+            let frame = match self.next_frame().await {
+                Ok(frame) => frame,
+                // Hand out what arrived; report the failure next time.
+                Err(e) if !batch.is_empty() => {
+                    self.failed = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            match frame {
                 Some(mut frame) => {
                     let n = (max - batch.len()).min(frame.len());
                     batch.extend_from_slice(&frame.split_to(n));
@@ -71,8 +90,19 @@ impl Body {
 
     /// The next non-empty frame, `None` at the end.
     async fn next_frame(&mut self) -> Result<Option<Bytes>> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         while !self.done {
-            match self.stream.next().await {
+            let next = tokio::time::timeout(self.idle, self.stream.next())
+                .await
+                .unwrap_or_else(|_| {
+                    Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no bytes arrived for {} s", self.idle.as_secs()),
+                    )))
+                });
+            match next {
                 Some(Ok(frame)) if frame.is_empty() => continue,
                 Some(Ok(frame)) => return Ok(Some(frame)),
                 Some(Err(e)) => {
@@ -87,7 +117,7 @@ impl Body {
 
     /// Whether more bytes follow; reads at most one frame ahead.
     pub(crate) async fn has_more(&mut self) -> Result<bool> {
-        if self.pending.is_empty() && !self.done {
+        if self.pending.is_empty() {
             self.pending = self.next_frame().await?.unwrap_or_default();
         }
         Ok(!self.pending.is_empty())
@@ -161,4 +191,61 @@ pub(crate) async fn pump(
         written += len;
     }
     Ok((written, Stop::Full))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(sizes: &[usize]) -> ByteStream {
+        let frames: Vec<std::io::Result<Bytes>> = sizes
+            .iter()
+            .map(|&n| Ok(Bytes::from(vec![7u8; n])))
+            .collect();
+        Box::pin(futures::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn batches_regroup_frames_without_losing_bytes() {
+        let sizes = [1, 10, BATCH + 3, 5, BATCH * 2, 0, 9];
+        let mut body = Body::new(frames(&sizes), Duration::from_secs(5));
+        let mut total = 0;
+        while let Some(b) = body.next_batch(BATCH).await.unwrap() {
+            assert!(!b.is_empty() && b.len() <= BATCH);
+            total += b.len();
+        }
+        assert_eq!(total, sizes.iter().sum::<usize>());
+        let mut body = Body::new(frames(&[100, 100]), Duration::from_secs(5));
+        assert_eq!(body.next_batch(30).await.unwrap().unwrap().len(), 30);
+        assert!(body.has_more().await.unwrap());
+        assert_eq!(body.drain(1000).await.unwrap(), 170);
+        assert!(!body.has_more().await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn bytes_before_a_failure_are_handed_out() {
+        let frames: Vec<std::io::Result<Bytes>> = vec![
+            Ok(Bytes::from(vec![1u8; BATCH + 7])),
+            Ok(Bytes::from(vec![2u8; 3])),
+            Err(std::io::Error::other("gone")),
+        ];
+        let mut body = Body::new(
+            Box::pin(futures::stream::iter(frames)),
+            Duration::from_secs(5),
+        );
+        assert_eq!(body.next_batch(BATCH).await.unwrap().unwrap().len(), BATCH);
+        assert_eq!(body.next_batch(BATCH).await.unwrap().unwrap().len(), 10);
+        assert!(body.next_batch(BATCH).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_body_times_out() {
+        let silent: ByteStream = Box::pin(futures::stream::pending());
+        let mut body = Body::new(silent, Duration::from_secs(60));
+        let err = body.next_batch(10).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Body(e) if e.kind() == std::io::ErrorKind::TimedOut),
+            "{err:?}"
+        );
+    }
 }

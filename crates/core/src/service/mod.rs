@@ -46,6 +46,8 @@ pub struct Limits {
     pub max_file_size: u64,
     /// How long an upload may sit idle before it expires.
     pub upload_ttl: Duration,
+    /// How long a request body may send nothing before it is failed.
+    pub body_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -53,6 +55,7 @@ impl Default for Limits {
         Limits {
             max_file_size: 1 << 40,
             upload_ttl: Duration::from_secs(24 * 3600),
+            body_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -87,6 +90,8 @@ impl UploadService {
 
     /// Abandons an upload: its staged bytes and its record.
     pub async fn delete_upload(&self, owner: &Owner, id: &UploadId) -> Result<()> {
+        // Not in the middle of an append or a completion.
+        let _guard = self.catalog.lock(&upload_lock(id)).await?;
         let upload = self.get_upload(owner, id).await?;
         self.discard(&upload).await
     }

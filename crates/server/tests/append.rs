@@ -1,0 +1,272 @@
+//! The append write path of the core (what tus PATCH requests use), on the
+//! real fs store and SQLite catalog: pieces of any length across block and
+//! chunk boundaries, across restarts, with deferred lengths, checksums,
+//! interruptions and overruns.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tusk_catalog::SqliteCatalog;
+use tusk_core::checksum::{Algorithm, Checksum};
+use tusk_core::model::{Owner, UploadId};
+use tusk_core::service::{AppendOutcome, Appended, NewAppendUpload};
+use tusk_core::store::ByteStream;
+use tusk_core::{ContentHash, Error, Limits, UploadService};
+use tusk_store::FsStore;
+
+const MIB: usize = 1 << 20;
+
+/// A service over the data folder `dir`; opening it again is a restart.
+async fn service(dir: &Path) -> UploadService {
+    let store = FsStore::open(dir.join("data")).unwrap();
+    let catalog = SqliteCatalog::open(&dir.join("catalog.db")).await.unwrap();
+    UploadService::new(Arc::new(store), Arc::new(catalog), Limits::default())
+}
+
+fn body(data: &[u8]) -> ByteStream {
+    let frames: Vec<std::io::Result<Bytes>> = data
+        .chunks(100_000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures::stream::iter(frames))
+}
+
+/// A body that breaks off with an error after sending `data`.
+fn broken(data: &[u8]) -> ByteStream {
+    let mut frames: Vec<std::io::Result<Bytes>> = vec![Ok(Bytes::copy_from_slice(data))];
+    frames.push(Err(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "client went away",
+    )));
+    Box::pin(futures::stream::iter(frames))
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 11)) as u8)
+        .collect()
+}
+
+async fn append(svc: &UploadService, id: &UploadId, at: u64, piece: &[u8]) -> Appended {
+    match svc
+        .append(&Owner::local(), id, at, Vec::new(), body(piece))
+        .await
+        .unwrap()
+    {
+        AppendOutcome::Done(a) => a,
+        AppendOutcome::Interrupted { error, .. } => panic!("interrupted: {error}"),
+    }
+}
+
+async fn read_back(svc: &UploadService, file: &tusk_core::model::FileRecord) -> Vec<u8> {
+    let d = svc
+        .read_file(&Owner::local(), &file.id, None)
+        .await
+        .unwrap();
+    tusk_core::conformance::collect(d.body).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_pieces_across_restarts_complete_to_the_same_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = data(19 * MIB + 5);
+    let owner = Owner::local();
+    let id = {
+        let svc = service(dir.path()).await;
+        let req = NewAppendUpload {
+            name: "tus.bin".into(),
+            mime: None,
+            size: Some(content.len() as u64),
+        };
+        svc.create_append(&owner, req).await.unwrap().id
+    };
+    // Pieces that end inside blocks, on a block edge, across a chunk edge.
+    let cuts = [
+        0,
+        1,
+        3 * MIB + 17,
+        4 * MIB,
+        8 * MIB + 1,
+        17 * MIB - 3,
+        content.len(),
+    ];
+    for w in cuts.windows(2) {
+        let svc = service(dir.path()).await; // a restart between pieces
+        let a = append(&svc, &id, w[0] as u64, &content[w[0]..w[1]]).await;
+        assert_eq!(a.upload.offset, w[1] as u64);
+        assert_eq!(a.full, w[1] == content.len());
+        let whole_chunks = (w[1] / (8 * MIB)) as u32;
+        let expect: Vec<u32> = (0..whole_chunks)
+            .chain((w[1] == content.len()).then_some(2))
+            .collect();
+        assert_eq!(a.upload.received, expect, "after {} bytes", w[1]);
+    }
+    let svc = service(dir.path()).await;
+    let err = svc
+        .append(&owner, &id, 5, Vec::new(), body(b"x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::WrongMode | Error::OffsetMismatch { .. }),
+        "{err:?}"
+    );
+    let file = svc.complete(&owner, &id).await.unwrap();
+    assert_eq!(file.blob.hash, ContentHash::of_bytes(&content));
+    assert!(read_back(&svc, &file).await == content);
+}
+
+#[tokio::test]
+async fn offsets_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let owner = Owner::local();
+    let up = svc
+        .create_append(
+            &owner,
+            NewAppendUpload {
+                name: "o".into(),
+                mime: None,
+                size: Some(100),
+            },
+        )
+        .await
+        .unwrap();
+    append(&svc, &up.id, 0, &[1; 10]).await;
+    for wrong in [0, 9, 11, 1000] {
+        let err = svc
+            .append(&owner, &up.id, wrong, Vec::new(), body(&[2; 5]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::OffsetMismatch { current: 10, .. }),
+            "{err:?}"
+        );
+    }
+    assert_eq!(svc.get_upload(&owner, &up.id).await.unwrap().offset, 10);
+    // Past the length: refused whole, nothing moves.
+    let err = svc
+        .append(&owner, &up.id, 10, Vec::new(), body(&[3; 91]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PastEnd { size: 100 }), "{err:?}");
+    assert_eq!(svc.get_upload(&owner, &up.id).await.unwrap().offset, 10);
+    let a = append(&svc, &up.id, 10, &[3; 90]).await;
+    assert!(a.full);
+}
+
+#[tokio::test]
+async fn deferred_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let owner = Owner::local();
+    let content = data(9 * MIB + 333);
+    for declare_at in [content.len(), 5 * MIB] {
+        let up = svc
+            .create_append(
+                &owner,
+                NewAppendUpload {
+                    name: "d".into(),
+                    mime: None,
+                    size: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(up.size, None);
+        let a = append(&svc, &up.id, 0, &content[..declare_at]).await;
+        assert!(!a.full, "no length, never full");
+        assert!(matches!(
+            svc.complete(&owner, &up.id).await.unwrap_err(),
+            Error::LengthUnknown
+        ));
+        let a = svc
+            .declare_length(&owner, &up.id, content.len() as u64)
+            .await
+            .unwrap();
+        assert_eq!(a.full, declare_at == content.len());
+        if !a.full {
+            let err = svc.declare_length(&owner, &up.id, 1).await.unwrap_err();
+            assert!(matches!(err, Error::LengthAlreadySet(_)), "{err:?}");
+            append(&svc, &up.id, declare_at as u64, &content[declare_at..]).await;
+        }
+        let file = svc.complete(&owner, &up.id).await.unwrap();
+        assert_eq!(file.blob.hash, ContentHash::of_bytes(&content));
+        assert!(read_back(&svc, &file).await == content);
+    }
+}
+
+#[tokio::test]
+async fn checksums_make_an_append_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let owner = Owner::local();
+    let content = data(5 * MIB);
+    let up = svc
+        .create_append(
+            &owner,
+            NewAppendUpload {
+                name: "c".into(),
+                mime: None,
+                size: Some(content.len() as u64),
+            },
+        )
+        .await
+        .unwrap();
+    let sha256 = |b: &[u8]| {
+        use sha2::Digest as _;
+        Checksum::new(Algorithm::Sha256, sha2::Sha256::digest(b).to_vec()).unwrap()
+    };
+    let piece = &content[..3 * MIB];
+    let err = svc
+        .append(&owner, &up.id, 0, vec![sha256(b"other")], body(piece))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch(_)), "{err:?}");
+    assert_eq!(svc.get_upload(&owner, &up.id).await.unwrap().offset, 0);
+    // Broken off: with a checksum nothing counts…
+    match svc
+        .append(
+            &owner,
+            &up.id,
+            0,
+            vec![sha256(piece)],
+            broken(&piece[..MIB]),
+        )
+        .await
+        .unwrap()
+    {
+        AppendOutcome::Interrupted { appended, .. } => assert_eq!(appended.upload.offset, 0),
+        AppendOutcome::Done(_) => panic!("a broken body cannot be done"),
+    }
+    // …without one, every byte that arrived does.
+    match svc
+        .append(&owner, &up.id, 0, Vec::new(), broken(&piece[..MIB + 7]))
+        .await
+        .unwrap()
+    {
+        AppendOutcome::Interrupted { appended, error } => {
+            assert_eq!(appended.upload.offset, MIB as u64 + 7);
+            assert!(matches!(error, Error::Body(_)), "{error:?}");
+        }
+        AppendOutcome::Done(_) => panic!("a broken body cannot be done"),
+    }
+    let rest = &content[MIB + 7..];
+    let a = match svc
+        .append(
+            &owner,
+            &up.id,
+            MIB as u64 + 7,
+            vec![sha256(rest)],
+            body(rest),
+        )
+        .await
+        .unwrap()
+    {
+        AppendOutcome::Done(a) => a,
+        AppendOutcome::Interrupted { error, .. } => panic!("{error}"),
+    };
+    assert!(a.full);
+    let file = svc.complete(&owner, &up.id).await.unwrap();
+    assert!(read_back(&svc, &file).await == content);
+}
