@@ -47,6 +47,8 @@ pub enum Error {
     Body(#[source] std::io::Error),
     #[error("the server is out of storage space")]
     StorageFull,
+    #[error("the upload changed while this request ran; ask for its state and retry")]
+    Contended,
     #[error("the listing cursor is not one this server handed out")]
     InvalidCursor,
     #[error(transparent)]
@@ -73,7 +75,20 @@ impl From<CatalogError> for Error {
     fn from(e: CatalogError) -> Self {
         match e {
             CatalogError::InvalidCursor => Error::InvalidCursor,
+            CatalogError::OffsetConflict => Error::Contended,
             e => Error::Catalog(e),
+        }
+    }
+}
+
+impl Error {
+    /// A store's "not found" for something the catalog named a moment ago
+    /// means it was deleted meanwhile: the client's `gone` error, not a
+    /// server failure.
+    pub(crate) fn gone(gone: Error) -> impl FnOnce(StoreError) -> Error {
+        move |e| match e {
+            StoreError::NotFound => gone,
+            e => e.into(),
         }
     }
 }

@@ -18,10 +18,14 @@ use tusk_store::FsStore;
 const MIB: usize = 1 << 20;
 
 /// A service over the data folder `dir`; opening it again is a restart.
-async fn service(dir: &Path) -> UploadService {
+async fn service(dir: &Path) -> Arc<UploadService> {
     let store = FsStore::open(dir.join("data")).unwrap();
     let catalog = SqliteCatalog::open(&dir.join("catalog.db")).await.unwrap();
-    UploadService::new(Arc::new(store), Arc::new(catalog), Limits::default())
+    Arc::new(UploadService::new(
+        Arc::new(store),
+        Arc::new(catalog),
+        Limits::default(),
+    ))
 }
 
 fn body(data: &[u8]) -> ByteStream {
@@ -48,7 +52,7 @@ fn data(len: usize) -> Vec<u8> {
         .collect()
 }
 
-async fn append(svc: &UploadService, id: &UploadId, at: u64, piece: &[u8]) -> Appended {
+async fn append(svc: &Arc<UploadService>, id: &UploadId, at: u64, piece: &[u8]) -> Appended {
     match svc
         .append(&Owner::local(), id, at, Vec::new(), body(piece))
         .await
@@ -268,5 +272,49 @@ async fn checksums_make_an_append_all_or_nothing() {
     };
     assert!(a.full);
     let file = svc.complete(&owner, &up.id).await.unwrap();
+    assert!(read_back(&svc, &file).await == content);
+}
+
+#[tokio::test]
+async fn a_length_declared_before_a_crash_is_sealed_on_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Owner::local();
+    let content = data(3 * MIB + 3);
+    let id = {
+        let svc = service(dir.path()).await;
+        let up = svc
+            .create_append(
+                &owner,
+                NewAppendUpload {
+                    name: "r".into(),
+                    mime: None,
+                    size: None,
+                },
+            )
+            .await
+            .unwrap();
+        append(&svc, &up.id, 0, &content).await;
+        up.id
+    };
+    // What a crash right after the length was stored leaves behind.
+    let catalog = SqliteCatalog::open(&dir.path().join("catalog.db"))
+        .await
+        .unwrap();
+    tusk_core::Catalog::set_upload_size(&catalog, &id, content.len() as u64)
+        .await
+        .unwrap();
+    drop(catalog);
+
+    let svc = service(dir.path()).await;
+    assert!(matches!(
+        svc.complete(&owner, &id).await.unwrap_err(),
+        Error::MissingChunks(_)
+    ));
+    let a = svc
+        .declare_length(&owner, &id, content.len() as u64)
+        .await
+        .unwrap();
+    assert!(a.full, "the retry seals the last chunk");
+    let file = svc.complete(&owner, &id).await.unwrap();
     assert!(read_back(&svc, &file).await == content);
 }

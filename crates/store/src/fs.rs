@@ -41,9 +41,14 @@ impl FsStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
-        for dir in [root.join("parts"), root.join("blobs")] {
-            std::fs::create_dir_all(&dir)?;
+        let blobs = root.join("blobs");
+        std::fs::create_dir_all(root.join("parts"))?;
+        // All 256 fan-out folders up front: a commit never creates a folder,
+        // so a rename never lands in one whose own entry is not yet durable.
+        for prefix in 0..=255u8 {
+            std::fs::create_dir_all(blobs.join(format!("{prefix:02x}")))?;
         }
+        sync_dir(&blobs)?;
         sync_dir(&root)?;
         Ok(FsStore { root })
     }
@@ -76,6 +81,7 @@ async fn blocking<T: Send + 'static>(
 /// the `fdatasync` that acknowledges a chunk only waits for the tail: the
 /// device keeps many writes in flight instead of one flush per chunk.
 /// (`sync_file_range` has no std wrapper; `libc` is the plain binding.)
+#[cfg(target_os = "linux")]
 fn start_writeback(file: &File, pos: u64, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain syscall on an open descriptor; no memory is passed.
@@ -92,6 +98,12 @@ fn start_writeback(file: &File, pos: u64, len: u64) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Elsewhere the final `fdatasync` does all the work.
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _pos: u64, _len: u64) -> io::Result<()> {
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -149,23 +161,22 @@ impl BlobStore for FsStore {
             self.blob_path(&staging.blob),
         );
         let parts = self.root.join("parts");
-        let blobs = self.root.join("blobs");
         blocking(move || {
-            let file = match OpenOptions::new().write(true).open(&part) {
-                Ok(f) => f,
-                // Committed before: the rename is the last step.
-                Err(e) if e.kind() == io::ErrorKind::NotFound && dest.exists() => return Ok(()),
+            match OpenOptions::new().write(true).open(&part) {
+                Ok(file) => {
+                    if file.metadata()?.len() != size {
+                        file.set_len(size)?;
+                    }
+                    file.sync_all()?;
+                    std::fs::rename(&part, &dest)?;
+                }
+                // Renamed by an earlier attempt, which may have stopped
+                // before the folder syncs below: do them again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && dest.exists() => {
+                    File::open(&dest)?.sync_all()?;
+                }
                 Err(e) => return Err(e),
-            };
-            if file.metadata()?.len() != size {
-                file.set_len(size)?;
             }
-            file.sync_all()?;
-            if !dir.exists() {
-                std::fs::create_dir_all(&dir)?;
-                sync_dir(&blobs)?;
-            }
-            std::fs::rename(&part, &dest)?;
             sync_dir(&dir)?;
             sync_dir(&parts)
         })

@@ -12,6 +12,8 @@
 //! arrived: they are synced and the offset moves. With checksums, nothing of
 //! the append counts unless they all verify.
 
+use std::sync::Arc;
+
 use crate::checksum::{Checksum, Verifier};
 use crate::error::{Error, Result};
 use crate::hash::BlockHasher;
@@ -19,7 +21,7 @@ use crate::model::{ChunkRecord, ChunkRef, Owner, Upload, UploadId, UploadMode};
 use crate::store::ByteStream;
 
 use super::ingest::{Body, Digests, Stop, pump};
-use super::{UploadService, upload_lock};
+use super::{UploadService, detach, not_found, upload_lock};
 
 /// The state of an append upload after an append.
 #[derive(Debug, Clone)]
@@ -44,6 +46,18 @@ impl UploadService {
     /// Appends `body` at `offset`, which must be the upload's current
     /// offset. `checks` are checksums of the whole body.
     pub async fn append(
+        self: &Arc<Self>,
+        owner: &Owner,
+        id: &UploadId,
+        offset: u64,
+        checks: Vec<Checksum>,
+        body: ByteStream,
+    ) -> Result<AppendOutcome> {
+        let (me, owner, id) = (self.clone(), owner.clone(), id.clone());
+        detach(async move { me.write_append(&owner, &id, offset, checks, body).await }).await
+    }
+
+    async fn write_append(
         &self,
         owner: &Owner,
         id: &UploadId,
@@ -74,7 +88,11 @@ impl UploadService {
         let mut broke_off = None;
         loop {
             let chunk = self.chunk_at(&upload, at);
-            let room = (chunk.offset + chunk.len).min(end) - at;
+            // `at` can only pass `end` if the size limit was lowered since.
+            let room = (chunk.offset + chunk.len)
+                .min(end)
+                .checked_sub(at)
+                .ok_or_else(|| self.past_end(&upload))?;
             if room == 0 {
                 if body.has_more().await? {
                     return Err(self.past_end(&upload));
@@ -84,7 +102,8 @@ impl UploadService {
             let mut writer = self
                 .store
                 .open_chunk(&upload.staging, chunk, at - chunk.offset)
-                .await?;
+                .await
+                .map_err(Error::gone(Error::UploadNotFound))?;
             let (written, stop) = pump(&mut body, writer.as_mut(), &mut digests, room).await?;
             at += written;
             match stop {
@@ -132,10 +151,7 @@ impl UploadService {
                 self.expiry(),
             )
             .await
-            .map_err(|e| match e {
-                crate::catalog::CatalogError::NotFound => Error::UploadNotFound,
-                e => e.into(),
-            })?;
+            .map_err(not_found)?;
         let appended = self.appended(owner, id).await?;
         Ok(match broke_off {
             Some(error) => AppendOutcome::Interrupted { appended, error },
@@ -157,22 +173,34 @@ impl UploadService {
             return Err(Error::WrongMode);
         }
         match upload.size {
-            Some(s) if s == size => return self.appended(owner, id).await,
-            Some(s) => return Err(Error::LengthAlreadySet(s)),
-            None => {}
+            Some(s) if s != size => return Err(Error::LengthAlreadySet(s)),
+            // Declared before; sealing may still be due if that attempt
+            // stopped half-way (a crash between the two catalog writes).
+            Some(_) => {}
+            None => {
+                self.check_size(size)?;
+                if size < upload.offset {
+                    return Err(Error::PastEnd { size });
+                }
+                self.catalog
+                    .set_upload_size(id, size)
+                    .await
+                    .map_err(not_found)?;
+            }
         }
-        self.check_size(size)?;
-        if size < upload.offset {
-            return Err(Error::PastEnd { size });
-        }
-        self.catalog.set_upload_size(id, size).await?;
-        if size == upload.offset && !size.is_multiple_of(upload.chunk_size) {
-            // The partial chunk at the offset is the last one: seal it.
+        let upload = self.get_upload(owner, id).await?;
+        let last = upload.chunk_count().unwrap_or(0).checked_sub(1);
+        if let Some(last) = last
+            && upload.offset == size
+            && !upload.received.contains(&last)
+        {
+            // All bytes are here and the last chunk is partial: seal it.
             let chunk = self.chunk_at(&upload, size);
             let writer = self
                 .store
                 .open_chunk(&upload.staging, chunk, size - chunk.offset)
-                .await?;
+                .await
+                .map_err(Error::gone(Error::UploadNotFound))?;
             let record = ChunkRecord {
                 index: chunk.index,
                 digests: self.tail_hasher(&upload)?.finish(),
@@ -180,7 +208,8 @@ impl UploadService {
             };
             self.catalog
                 .record_append(id, size, size, &[record], None, self.expiry())
-                .await?;
+                .await
+                .map_err(not_found)?;
         }
         self.appended(owner, id).await
     }

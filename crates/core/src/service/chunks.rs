@@ -7,6 +7,8 @@
 //! serialised by the lock, so the bytes on disk are always exactly those
 //! whose digests were recorded.
 
+use std::sync::Arc;
+
 use crate::checksum::{Checksum, Verifier};
 use crate::error::{Error, Result};
 use crate::hash::BlockHasher;
@@ -14,7 +16,7 @@ use crate::model::{ChunkRecord, Owner, Upload, UploadId, UploadMode};
 use crate::store::ByteStream;
 
 use super::ingest::{Body, Digests, Stop, pump};
-use super::{UploadService, chunk_lock};
+use super::{UploadService, chunk_lock, detach, not_found};
 
 /// One chunk as a door received it.
 pub struct ChunkPut {
@@ -29,7 +31,17 @@ pub struct ChunkPut {
 
 impl UploadService {
     /// Receives one chunk; returns the upload once the chunk is durable.
-    pub async fn put_chunk(&self, owner: &Owner, id: &UploadId, put: ChunkPut) -> Result<Upload> {
+    pub async fn put_chunk(
+        self: &Arc<Self>,
+        owner: &Owner,
+        id: &UploadId,
+        put: ChunkPut,
+    ) -> Result<Upload> {
+        let (me, owner, id) = (self.clone(), owner.clone(), id.clone());
+        detach(async move { me.write_chunk(&owner, &id, put).await }).await
+    }
+
+    async fn write_chunk(&self, owner: &Owner, id: &UploadId, put: ChunkPut) -> Result<Upload> {
         let upload = self.get_upload(owner, id).await?;
         if upload.mode != UploadMode::Chunks {
             return Err(Error::WrongMode);
@@ -63,7 +75,11 @@ impl UploadService {
             return self.resent(upload, &mut body, chunk.index, chunk.len).await;
         }
 
-        let mut writer = self.store.open_chunk(&upload.staging, chunk, 0).await?;
+        let mut writer = self
+            .store
+            .open_chunk(&upload.staging, chunk, 0)
+            .await
+            .map_err(Error::gone(Error::UploadNotFound))?;
         let mut digests = Some(Digests {
             hasher: BlockHasher::new(),
             verifier: Verifier::new(put.checks),
@@ -102,10 +118,7 @@ impl UploadService {
         self.catalog
             .record_chunk(id, &record, self.expiry())
             .await
-            .map_err(|e| match e {
-                crate::catalog::CatalogError::NotFound => Error::UploadNotFound,
-                e => e.into(),
-            })?;
+            .map_err(not_found)?;
         self.get_upload(owner, id).await
     }
 

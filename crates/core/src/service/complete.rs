@@ -18,6 +18,7 @@ use crate::checksum::{Algorithm, Hasher};
 use crate::error::{Error, Result};
 use crate::hash::{ContentHash, Digest32};
 use crate::model::{Blob, BlobId, Claims, FileId, FileRecord, NewFile, Owner, Timestamp, UploadId};
+use crate::store::StoreError;
 
 use super::{UploadService, upload_lock};
 
@@ -61,7 +62,13 @@ impl UploadService {
             sha256: upload.claims.sha256,
         };
         let verified = match &twin {
-            Some(twin) => self.verify_claims(twin, &to_check).await,
+            Some(twin) => match self.verify_claims(twin, &to_check).await {
+                // The twin was freed meanwhile: our own copy answers.
+                Err(Error::Store(StoreError::NotFound)) => {
+                    self.verify_claims(&blob, &to_check).await
+                }
+                other => other,
+            },
             None => self.verify_claims(&blob, &to_check).await,
         };
         match verified {
@@ -69,11 +76,16 @@ impl UploadService {
                 blob.md5 = md5;
                 blob.sha256 = sha256;
             }
-            Err(e) => {
-                self.store.delete(&blob.id).await?;
+            Err(e @ Error::HashMismatch(_)) => {
+                // Forget the upload first: a crash in between leaves an
+                // orphan blob file, never an upload that cannot complete.
                 self.catalog.delete_upload(id).await?;
+                self.store.delete(&blob.id).await?;
                 return Err(e);
             }
+            // Anything else is the server's trouble: keep the upload so that
+            // completing again can succeed.
+            Err(e) => return Err(e),
         }
 
         let file = NewFile {
@@ -96,8 +108,11 @@ impl UploadService {
                 e => e.into(),
             })?;
         if !completed.kept_own_blob {
-            // Same content was stored already; ours is a redundant copy.
-            self.store.delete(&blob.id).await?;
+            // Same content was stored already; ours is a redundant copy. The
+            // file is recorded: failing to tidy up is not the client's error.
+            if let Err(e) = self.store.delete(&blob.id).await {
+                tracing::warn!(blob = %blob.id, error = %e, "could not delete a redundant blob");
+            }
         }
         Ok(completed.file)
     }
@@ -159,7 +174,7 @@ impl UploadService {
         );
         while let Some(piece) = stream.next().await {
             let piece = piece.map_err(|e| Error::Store(e.into()))?;
-            hashers = tokio::task::spawn_blocking(move || {
+            hashers = super::blocking(move || {
                 let (mut a, mut b) = hashers;
                 if let Some(h) = a.as_mut() {
                     h.update(&piece);
@@ -169,8 +184,7 @@ impl UploadService {
                 }
                 (a, b)
             })
-            .await
-            .expect("hashing task panicked");
+            .await?;
         }
         let md5 = hashers
             .0

@@ -98,7 +98,12 @@ impl UploadService {
         if let Some(size) = req.size {
             self.check_size(size)?;
         }
-        let chunk_size = pick_chunk_size(req.size, None, self.store.min_chunk_size())?;
+        // An unknown length may grow up to the limit: size chunks for that.
+        let chunk_size = pick_chunk_size(
+            Some(req.size.unwrap_or(self.limits.max_file_size)),
+            None,
+            self.store.min_chunk_size(),
+        )?;
         self.start(
             owner,
             name,
@@ -161,7 +166,12 @@ impl UploadService {
         if blob.size != req.size {
             return Err(Error::HashMismatch("size"));
         }
-        self.verify_claims(&blob, &req.claims).await?;
+        match self.verify_claims(&blob, &req.claims).await {
+            Ok(_) => {}
+            // Freed while it was read: upload it like new content.
+            Err(Error::Store(crate::store::StoreError::NotFound)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
         let file = NewFile {
             id: FileId::random(),
             owner: owner.clone(),

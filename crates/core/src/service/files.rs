@@ -1,10 +1,11 @@
 //! Files: store whole streams, list, read and delete.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::model::{FileId, FilePage, FileQuery, FileRecord, Owner};
-use crate::store::ByteStream;
+use crate::store::{ByteStream, StoreError};
 
 use super::UploadService;
 use super::append::AppendOutcome;
@@ -23,7 +24,7 @@ impl UploadService {
     /// hashed on the way in and deduplicated like any upload. On any error
     /// nothing of it remains.
     pub async fn store_stream(
-        &self,
+        self: &Arc<Self>,
         owner: &Owner,
         name: &str,
         mime: Option<&str>,
@@ -83,8 +84,11 @@ impl UploadService {
             .delete_file(owner, id)
             .await?
             .ok_or(Error::FileNotFound)?;
-        if let Some(blob) = deleted.freed_blob {
-            self.store.delete(&blob).await?;
+        if let Some(blob) = deleted.freed_blob
+            && let Err(e) = self.store.delete(&blob).await
+        {
+            // The file is gone as asked; the bytes are an orphan to sweep.
+            tracing::warn!(blob = %blob, error = %e, "could not delete a freed blob");
         }
         Ok(())
     }
@@ -100,7 +104,15 @@ impl UploadService {
         let file = self.get_file(owner, id).await?;
         let range = range.unwrap_or(0..file.blob.size);
         debug_assert!(range.start <= range.end && range.end <= file.blob.size);
-        let body = self.store.read(&file.blob.id, range.clone()).await?;
+        let body = match self.store.read(&file.blob.id, range.clone()).await {
+            Ok(body) => body,
+            // Deleted meanwhile, or a catalog that names a missing blob (a
+            // server fault, reported as one).
+            Err(StoreError::NotFound) if self.catalog.get_file(id).await?.is_none() => {
+                return Err(Error::FileNotFound);
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Download { file, range, body })
     }
 }

@@ -143,15 +143,14 @@ pub(crate) struct Digests {
 }
 
 impl Digests {
-    async fn update(self, batch: Bytes) -> Self {
+    async fn update(self, batch: Bytes) -> Result<Self> {
         let mut me = self;
-        tokio::task::spawn_blocking(move || {
+        super::blocking(move || {
             me.hasher.update(&batch);
             me.verifier.update(&batch);
             me
         })
         .await
-        .expect("hashing task panicked")
     }
 }
 
@@ -186,7 +185,7 @@ pub(crate) async fn pump(
         let d = digests.take().expect("digests present between batches");
         let len = batch.len() as u64;
         let (write, d) = tokio::join!(writer.write(batch.clone()), d.update(batch));
-        *digests = Some(d);
+        *digests = Some(d?);
         write?;
         written += len;
     }

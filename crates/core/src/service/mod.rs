@@ -121,6 +121,47 @@ impl UploadService {
     }
 }
 
+/// Runs a write to its end even if the request that started it goes away.
+///
+/// Dropping a handler mid-write would drop the lock it holds while a
+/// blocking write it started is still running; another writer could then
+/// touch the same bytes. As a task of its own, the write finishes (the
+/// body of a vanished client soon fails) and only then releases its lock.
+async fn detach<T: Send + 'static>(
+    work: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    match tokio::spawn(work).await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(shutting_down()),
+    }
+}
+
+/// Tasks are cancelled only when the runtime shuts down.
+fn shutting_down() -> Error {
+    Error::Store(crate::store::StoreError::Backend(
+        "the server is shutting down".into(),
+    ))
+}
+
+/// Runs CPU-bound work (hashing) on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        shutting_down()
+    })
+}
+
+/// A catalog's "not found" while changing an upload: it was deleted.
+fn not_found(e: crate::catalog::CatalogError) -> Error {
+    match e {
+        crate::catalog::CatalogError::NotFound => Error::UploadNotFound,
+        e => e.into(),
+    }
+}
+
 /// The lock key held while an upload is appended to or completed.
 fn upload_lock(id: &UploadId) -> String {
     format!("upload:{id}")

@@ -57,7 +57,8 @@ impl ApiError {
                 C::MissingChunks(_)
                 | C::OffsetMismatch { .. }
                 | C::WrongMode
-                | C::LengthAlreadySet(_) => StatusCode::CONFLICT,
+                | C::LengthAlreadySet(_)
+                | C::Contended => StatusCode::CONFLICT,
                 C::DigestMismatch(_) | C::HashMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
                 C::Store(_) | C::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,6 +101,7 @@ impl ApiError {
                 C::LengthAlreadySet(_) => "length_already_set",
                 C::Body(_) => "body_read_failed",
                 C::InvalidCursor => "invalid_cursor",
+                C::Contended => "conflict",
                 C::StorageFull => "insufficient_storage",
                 C::Store(_) | C::Catalog(_) => "internal",
             },
