@@ -1,7 +1,7 @@
 //! Uploads one file with the client library and prints one JSON line of
 //! timings; the driver of `bench/upload.sh`.
 //!
-//! Usage: bench_upload SERVER_URL FILE [PARALLEL]
+//! Usage: bench_upload SERVER_URL FILE [PARALLEL] [CHECK: chunk-hash|content-digest|none]
 
 use std::path::PathBuf;
 
@@ -9,15 +9,27 @@ use std::path::PathBuf;
 async fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(server), Some(path)) = (args.next(), args.next()) else {
-        eprintln!("usage: bench_upload SERVER_URL FILE [PARALLEL]");
+        eprintln!(
+            "usage: bench_upload SERVER_URL FILE [PARALLEL] [CHECK: chunk-hash|content-digest|none]"
+        );
         std::process::exit(2);
     };
     let parallel = args
         .next()
         .map_or(4, |p| p.parse().expect("PARALLEL is a number"));
+    let check = match args.next().as_deref() {
+        None | Some("chunk-hash") => tusk_client::Check::ChunkHash,
+        Some("content-digest") => tusk_client::Check::ContentDigest,
+        Some("none") => tusk_client::Check::None,
+        Some(other) => {
+            eprintln!("bench_upload: unknown check {other:?}");
+            std::process::exit(2);
+        }
+    };
     let client = tusk_client::Client::new(&server);
     let opts = tusk_client::UploadOptions {
         parallel,
+        check,
         ..Default::default()
     };
     match tusk_client::upload_file(&client, &PathBuf::from(&path), &opts).await {

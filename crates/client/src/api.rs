@@ -29,6 +29,19 @@ impl UploadInfo {
     }
 }
 
+/// How the server can check a chunk before it records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkCheck {
+    /// No check per chunk; the whole-file hash still guards completion.
+    None,
+    /// The chunk's own `sha256-4m` hash (`Chunk-Hash`): free on both sides,
+    /// since both have the block digests anyway.
+    ChunkHash(tusk_core::ContentHash),
+    /// RFC 9530 `Content-Digest` (SHA-256): standard, but one more SHA-256
+    /// pass on each side.
+    ContentDigest,
+}
+
 /// A stored file as the server describes it.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct FileInfo {
@@ -215,21 +228,24 @@ impl Client {
         Ok(parse::<UploadBody>(response).await?.1.upload)
     }
 
-    /// `PUT` one chunk with its `Content-Digest`.
+    /// `PUT` one chunk with the integrity check `check`.
     pub async fn put_chunk(
         &self,
         id: &str,
         index: u32,
         bytes: Bytes,
+        check: ChunkCheck,
     ) -> Result<UploadInfo, ClientError> {
-        let digest = content_digest(&bytes);
-        let response = self
-            .http
-            .put(self.url(&format!("/api/v1/uploads/{id}/chunks/{index}")))
-            .header("content-digest", digest)
-            .body(bytes)
-            .send()
-            .await?;
+        let url = self.url(&format!("/api/v1/uploads/{id}/chunks/{index}"));
+        let mut request = self.http.put(url);
+        match check {
+            ChunkCheck::None => {}
+            ChunkCheck::ChunkHash(hash) => request = request.header("chunk-hash", hash.to_string()),
+            ChunkCheck::ContentDigest => {
+                request = request.header("content-digest", content_digest(&bytes))
+            }
+        }
+        let response = request.body(bytes).send().await?;
         Ok(parse::<UploadBody>(response).await?.1.upload)
     }
 

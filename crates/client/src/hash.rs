@@ -10,11 +10,24 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use tusk_core::hash::{BLOCK_SIZE, ContentHash, Digest32};
 
-/// The content hash of a file and its size when hashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The content hash of a file, its size when hashed, and the digest of
+/// each 4 MiB block (from which every chunk's own hash follows for free).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileHash {
     pub size: u64,
     pub hash: ContentHash,
+    pub blocks: Vec<Digest32>,
+}
+
+impl FileHash {
+    /// The `sha256-4m` hash of the chunk `index` of `chunk_size` bytes.
+    pub fn chunk_hash(&self, index: u32, chunk_size: u64) -> ContentHash {
+        let per_chunk = (chunk_size / BLOCK_SIZE) as usize;
+        let first = index as usize * per_chunk;
+        let blocks =
+            &self.blocks[first.min(self.blocks.len())..(first + per_chunk).min(self.blocks.len())];
+        ContentHash::from_block_digests(blocks)
+    }
 }
 
 /// Hashes `path` with `threads` threads (0: one per core).
@@ -55,6 +68,7 @@ pub fn hash_file(path: &Path, threads: usize) -> io::Result<FileHash> {
     Ok(FileHash {
         size,
         hash: ContentHash::from_block_digests(&digests),
+        blocks: digests,
     })
 }
 
@@ -73,6 +87,16 @@ mod tests {
             assert_eq!(got.size, data.len() as u64);
             assert_eq!(got.hash, ContentHash::of_bytes(&data), "{threads} threads");
         }
+        let hashed = hash_file(f.path(), 2).unwrap();
+        let cs = 8 << 20;
+        assert_eq!(
+            hashed.chunk_hash(0, cs),
+            ContentHash::of_bytes(&data[..cs as usize])
+        );
+        assert_eq!(
+            hashed.chunk_hash(1, cs),
+            ContentHash::of_bytes(&data[cs as usize..])
+        );
         let empty = tempfile::NamedTempFile::new().unwrap();
         assert_eq!(
             hash_file(empty.path(), 2).unwrap().hash,

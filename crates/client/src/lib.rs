@@ -11,4 +11,4 @@ pub mod upload;
 
 pub use api::{Client, ClientError, FileInfo, UploadInfo};
 pub use hash::hash_file;
-pub use upload::{UploadOptions, UploadReport, upload_file};
+pub use upload::{Check, UploadOptions, UploadReport, upload_file};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::api::{Checked, Client, ClientError, FileInfo, NewUpload};
+use crate::api::{Checked, ChunkCheck, Client, ClientError, FileInfo, NewUpload};
 use crate::hash::hash_file;
 
 /// How to upload.
@@ -24,6 +24,19 @@ pub struct UploadOptions {
     pub chunk_size: Option<u64>,
     /// Hashing threads (0: one per core).
     pub hash_threads: usize,
+    /// How each chunk is checked by the server before it is recorded.
+    pub check: Check,
+}
+
+/// The per-chunk check an upload asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// None; the whole-file hash still guards completion.
+    None,
+    /// The chunk's `sha256-4m` hash (`Chunk-Hash`): free.
+    ChunkHash,
+    /// RFC 9530 `Content-Digest`: one more SHA-256 pass on each side.
+    ContentDigest,
 }
 
 impl Default for UploadOptions {
@@ -33,6 +46,7 @@ impl Default for UploadOptions {
             parallel: 4,
             chunk_size: None,
             hash_threads: 0,
+            check: Check::ChunkHash,
         }
     }
 }
@@ -103,6 +117,11 @@ pub async fn upload_file(
                 upload.id.clone(),
                 upload.chunk_size,
             );
+            let check = match opts.check {
+                Check::None => ChunkCheck::None,
+                Check::ChunkHash => ChunkCheck::ChunkHash(hashed.chunk_hash(index, cs)),
+                Check::ContentDigest => ChunkCheck::ContentDigest,
+            };
             async move {
                 let offset = index as u64 * cs;
                 let len = cs.min(size - offset) as usize;
@@ -113,7 +132,7 @@ pub async fn upload_file(
                 })
                 .await
                 .map_err(|e| ClientError::Protocol(format!("read failed: {e}")))??;
-                client.put_chunk(&id, index, bytes).await.map(|_| ())
+                client.put_chunk(&id, index, bytes, check).await.map(|_| ())
             }
         })
         .buffer_unordered(opts.parallel.max(1))

@@ -29,6 +29,8 @@ pub enum Error {
     ChunkLength { index: u32, expected: u64, got: u64 },
     #[error("the body does not match its {}", algorithm_list(.0))]
     DigestMismatch(Vec<Algorithm>),
+    #[error("chunk {0} does not match its sha256-4m hash")]
+    ChunkHashMismatch(u32),
     #[error("chunks are missing")]
     MissingChunks(Vec<u32>),
     #[error("the content does not match the claimed {0}")]

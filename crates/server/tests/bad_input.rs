@@ -284,6 +284,21 @@ async fn bad_chunks_are_refused() {
             .unwrap();
         expect(r, StatusCode::BAD_REQUEST, "invalid_digest").await;
     }
+    for bad in [
+        "abc",
+        "sha256-4m:00",
+        "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
+        let r = s
+            .http
+            .put(s.url(&format!("/api/v1/uploads/{uid}/chunks/0")))
+            .header("chunk-hash", bad)
+            .body(data[..8 * MIB].to_vec())
+            .send()
+            .await
+            .unwrap();
+        expect(r, StatusCode::BAD_REQUEST, "invalid_digest").await;
+    }
     assert_eq!(snapshot(&s, &uid).await, before);
 }
 

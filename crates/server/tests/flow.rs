@@ -244,37 +244,60 @@ async fn md5_and_sha256_claims_are_verified() {
 }
 
 #[tokio::test]
-async fn content_digest_guards_each_chunk() {
+async fn content_digest_and_chunk_hash_guard_each_chunk() {
     let s = TestServer::start().await;
-    let data = random_bytes(4 * MIB + 1);
+    let data = random_bytes(12 * MIB + 1);
     let upload = s.start_upload("d", &data).await;
     let uid = id(&upload);
-    let chunk = chunk_of(&data, &upload, 0);
-    let send = |digest: String, body: Vec<u8>| {
+    let send = |header: &'static str, value: String, index: usize| {
         s.http
-            .put(s.url(&format!("/api/v1/uploads/{uid}/chunks/0")))
-            .header("content-digest", digest)
-            .body(body)
+            .put(s.url(&format!("/api/v1/uploads/{uid}/chunks/{index}")))
+            .header(header, value)
+            .body(chunk_of(&data, &upload, index))
             .send()
     };
-    let wrong = tusk_client::api::content_digest(b"something else");
-    let r = send(wrong, chunk.clone()).await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "digest_mismatch"
-    );
-    assert_eq!(
-        s.get_json(&format!("/api/v1/uploads/{uid}")).await.1["upload"]["received"],
-        json!([])
-    );
-    let r = send(tusk_client::api::content_digest(&chunk), chunk)
+    let refused = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"]["code"],
+            "digest_mismatch"
+        );
+    };
+    let digest = tusk_client::api::content_digest;
+    // Chunk 0 by RFC 9530 Content-Digest, chunk 1 by its own sha256-4m hash.
+    refused(
+        send("content-digest", digest(b"something else"), 0)
+            .await
+            .unwrap(),
+    )
+    .await;
+    refused(
+        send("chunk-hash", hash(b"something else"), 1)
+            .await
+            .unwrap(),
+    )
+    .await;
+    // Chunk 1's hash is not chunk 0's: each chunk is checked against itself.
+    refused(
+        send("chunk-hash", hash(&chunk_of(&data, &upload, 0)), 1)
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (_, shown) = s.get_json(&format!("/api/v1/uploads/{uid}")).await;
+    assert_eq!(shown["upload"]["received"], json!([]));
+
+    let r = send("content-digest", digest(&chunk_of(&data, &upload, 0)), 0)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send("chunk-hash", hash(&chunk_of(&data, &upload, 1)), 1)
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         r.json::<Value>().await.unwrap()["upload"]["received"],
-        json!([0])
+        json!([0, 1])
     );
 }
 

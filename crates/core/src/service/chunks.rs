@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::checksum::{Checksum, Verifier};
 use crate::error::{Error, Result};
-use crate::hash::BlockHasher;
+use crate::hash::{BlockHasher, ContentHash};
 use crate::model::{ChunkRecord, Owner, Upload, UploadId, UploadMode};
 use crate::store::ByteStream;
 
@@ -26,6 +26,9 @@ pub struct ChunkPut {
     pub declared_len: Option<u64>,
     /// Checksums of the body the client claims (`Content-Digest`).
     pub checks: Vec<Checksum>,
+    /// The chunk's own `sha256-4m` hash, if the client sent it. Checking it
+    /// is free: the block digests are computed anyway.
+    pub hash: Option<ContentHash>,
     pub body: ByteStream,
 }
 
@@ -109,10 +112,17 @@ impl UploadService {
         if !failed.is_empty() {
             return Err(Error::DigestMismatch(failed));
         }
+        let digests = hasher.finish();
+        if put
+            .hash
+            .is_some_and(|h| h != ContentHash::from_block_digests(&digests))
+        {
+            return Err(Error::ChunkHashMismatch(chunk.index));
+        }
         let receipt = writer.finish().await?;
         let record = ChunkRecord {
             index: chunk.index,
-            digests: hasher.finish(),
+            digests,
             receipt,
         };
         self.catalog

@@ -17,7 +17,7 @@ use tusk_core::{ContentHash, Error as CoreError};
 
 use super::error::{ApiError, ApiResult};
 use super::form;
-use super::request::{content_digest, content_length, json, stream};
+use super::request::{chunk_hash, content_digest, content_length, json, stream};
 use super::views::{FileView, UploadView};
 use super::{AppState, Caller};
 
@@ -131,6 +131,7 @@ pub async fn put_chunk(
     let id = upload_id(&id)?;
     let index: u64 = index.parse().map_err(|_| ApiError::InvalidChunkIndex)?;
     let checks = content_digest(&headers)?;
+    let hash = chunk_hash(&headers)?;
     let put = match form::boundary(&headers)? {
         Some(boundary) => {
             let part = form::single_file(body, boundary).await?;
@@ -138,6 +139,7 @@ pub async fn put_chunk(
                 index,
                 declared_len: None,
                 checks,
+                hash,
                 body: part,
             }
         }
@@ -145,6 +147,7 @@ pub async fn put_chunk(
             index,
             declared_len: content_length(&headers)?,
             checks,
+            hash,
             body: stream(body),
         },
     };

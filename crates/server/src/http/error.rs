@@ -23,7 +23,7 @@ pub enum ApiError {
     InvalidHash(String),
     #[error("the chunk index must be a non-negative integer")]
     InvalidChunkIndex,
-    #[error("Content-Digest is malformed: {0}")]
+    #[error("{0}")]
     InvalidDigest(String),
     #[error("the request body is too large for this endpoint")]
     RequestTooLarge,
@@ -59,7 +59,9 @@ impl ApiError {
                 | C::WrongMode
                 | C::LengthAlreadySet(_)
                 | C::Contended => StatusCode::CONFLICT,
-                C::DigestMismatch(_) | C::HashMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                C::DigestMismatch(_) | C::ChunkHashMismatch(_) | C::HashMismatch(_) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
                 C::Store(_) | C::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -91,7 +93,7 @@ impl ApiError {
                 C::FileNotFound => "file_not_found",
                 C::ChunkOutOfRange { .. } => "chunk_index_out_of_range",
                 C::ChunkLength { .. } => "chunk_length_mismatch",
-                C::DigestMismatch(_) => "digest_mismatch",
+                C::DigestMismatch(_) | C::ChunkHashMismatch(_) => "digest_mismatch",
                 C::MissingChunks(_) => "missing_chunks",
                 C::HashMismatch(_) => "hash_mismatch",
                 C::OffsetMismatch { .. } => "offset_mismatch",

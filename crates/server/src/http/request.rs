@@ -82,17 +82,17 @@ pub fn content_length(headers: &HeaderMap) -> ApiResult<Option<u64>> {
         .transpose()
 }
 
+fn malformed(why: impl std::fmt::Display) -> ApiError {
+    ApiError::InvalidDigest(format!("Content-Digest is malformed: {why}"))
+}
+
 /// The digests of RFC 9530 `Content-Digest` this server checks (`sha-256`,
 /// `sha-512`); other algorithms are ignored, as the RFC allows.
 pub fn content_digest(headers: &HeaderMap) -> ApiResult<Vec<Checksum>> {
     let mut checks = Vec::new();
     for value in headers.get_all("content-digest") {
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::InvalidDigest("not ASCII".into()))?;
-        let dict: sfv::Dictionary = sfv::Parser::new(text)
-            .parse()
-            .map_err(|e| ApiError::InvalidDigest(e.to_string()))?;
+        let text = value.to_str().map_err(|_| malformed("not ASCII"))?;
+        let dict: sfv::Dictionary = sfv::Parser::new(text).parse().map_err(|e| malformed(e))?;
         for (key, entry) in dict {
             let algorithm = match key.as_str() {
                 "sha-256" => Algorithm::Sha256,
@@ -103,16 +103,28 @@ pub fn content_digest(headers: &HeaderMap) -> ApiResult<Vec<Checksum>> {
                 sfv::ListEntry::Item(item) => item.bare_item.as_byte_sequence().map(<[u8]>::to_vec),
                 sfv::ListEntry::InnerList(_) => None,
             }
-            .ok_or_else(|| {
-                ApiError::InvalidDigest(format!("{} must be a byte sequence", key.as_str()))
-            })?;
-            let check = Checksum::new(algorithm, bytes).ok_or_else(|| {
-                ApiError::InvalidDigest(format!("{} has the wrong length", key.as_str()))
-            })?;
+            .ok_or_else(|| malformed(format!("{} must be a byte sequence", key.as_str())))?;
+            let check = Checksum::new(algorithm, bytes)
+                .ok_or_else(|| malformed(format!("{} has the wrong length", key.as_str())))?;
             checks.push(check);
         }
     }
     Ok(checks)
+}
+
+/// The `Chunk-Hash` header: the chunk's own `sha256-4m` hash.
+pub fn chunk_hash(headers: &HeaderMap) -> ApiResult<Option<tusk_core::ContentHash>> {
+    headers
+        .get("chunk-hash")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| {
+                    ApiError::InvalidDigest("Chunk-Hash must be sha256-4m:<64 hex digits>".into())
+                })
+        })
+        .transpose()
 }
 
 /// Renders a `Content-Digest` value (for responses and clients).
