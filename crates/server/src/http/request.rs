@@ -92,7 +92,7 @@ pub fn content_digest(headers: &HeaderMap) -> ApiResult<Vec<Checksum>> {
     let mut checks = Vec::new();
     for value in headers.get_all("content-digest") {
         let text = value.to_str().map_err(|_| malformed("not ASCII"))?;
-        let dict: sfv::Dictionary = sfv::Parser::new(text).parse().map_err(|e| malformed(e))?;
+        let dict: sfv::Dictionary = sfv::Parser::new(text).parse().map_err(malformed)?;
         for (key, entry) in dict {
             let algorithm = match key.as_str() {
                 "sha-256" => Algorithm::Sha256,
