@@ -54,8 +54,7 @@ impl UploadService {
         let name = name::normalize(&req.name)?;
         let mime = self.mime_for(&name, req.mime.as_deref())?;
         self.check_size(req.size)?;
-        let chunk_size =
-            pick_chunk_size(Some(req.size), req.chunk_size, self.store.min_chunk_size())?;
+        let chunk_size = pick_chunk_size(req.size, req.chunk_size, self.store.min_chunk_size())?;
         let hash = req.claims.hash.expect("a chunked upload names its hash");
 
         if let Some(blob) = self.catalog.find_blob(&hash).await?
@@ -100,7 +99,7 @@ impl UploadService {
         }
         // An unknown length may grow up to the limit: size chunks for that.
         let chunk_size = pick_chunk_size(
-            Some(req.size.unwrap_or(self.limits.max_file_size)),
+            req.size.unwrap_or(self.limits.max_file_size),
             None,
             self.store.min_chunk_size(),
         )?;

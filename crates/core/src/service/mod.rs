@@ -172,10 +172,10 @@ fn chunk_lock(id: &UploadId, index: u32) -> String {
     format!("chunk:{id}:{index}")
 }
 
-/// Picks the chunk size of an upload of `size` bytes (`None`: unknown):
-/// the requested size or the default, at least the store's minimum, grown
-/// in 4 MiB steps until the upload has at most [`MAX_CHUNKS`] chunks.
-pub fn pick_chunk_size(size: Option<u64>, requested: Option<u64>, store_min: u64) -> Result<u64> {
+/// Picks the chunk size of an upload of at most `size` bytes: the requested
+/// size or the default, at least the store's minimum, grown in 4 MiB steps
+/// until the upload has at most [`MAX_CHUNKS`] chunks.
+pub fn pick_chunk_size(size: u64, requested: Option<u64>, store_min: u64) -> Result<u64> {
     if let Some(r) = requested
         && (r == 0 || r % BLOCK_SIZE != 0 || r > MAX_REQUESTED_CHUNK_SIZE)
     {
@@ -184,7 +184,7 @@ pub fn pick_chunk_size(size: Option<u64>, requested: Option<u64>, store_min: u64
         });
     }
     let wanted = requested.unwrap_or(DEFAULT_CHUNK_SIZE).max(store_min);
-    let needed = size.unwrap_or(0).div_ceil(MAX_CHUNKS).div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
+    let needed = size.div_ceil(MAX_CHUNKS).div_ceil(BLOCK_SIZE) * BLOCK_SIZE;
     Ok(wanted.max(needed))
 }
 
@@ -196,35 +196,32 @@ mod tests {
 
     #[test]
     fn chunk_sizes() {
-        assert_eq!(pick_chunk_size(Some(100), None, 4 * MIB).unwrap(), 8 * MIB);
+        assert_eq!(pick_chunk_size(100, None, 4 * MIB).unwrap(), 8 * MIB);
         assert_eq!(
-            pick_chunk_size(Some(100), Some(4 * MIB), 4 * MIB).unwrap(),
+            pick_chunk_size(100, Some(4 * MIB), 4 * MIB).unwrap(),
             4 * MIB
         );
         assert_eq!(
-            pick_chunk_size(Some(100), Some(4 * MIB), 8 * MIB).unwrap(),
+            pick_chunk_size(100, Some(4 * MIB), 8 * MIB).unwrap(),
             8 * MIB
         );
         // 1 TiB: 10,000 chunks need ≥ 104.9 MiB → 108 MiB.
         let tib = 1u64 << 40;
-        let cs = pick_chunk_size(Some(tib), None, 4 * MIB).unwrap();
+        let cs = pick_chunk_size(tib, None, 4 * MIB).unwrap();
         assert_eq!(cs, 108 * MIB);
         assert!(tib.div_ceil(cs) <= MAX_CHUNKS);
         assert!(tib.div_ceil(cs - 4 * MIB) > MAX_CHUNKS);
         // Exactly 10,000 chunks of 8 MiB still fits.
         assert_eq!(
-            pick_chunk_size(Some(10_000 * 8 * MIB), None, 4 * MIB).unwrap(),
+            pick_chunk_size(10_000 * 8 * MIB, None, 4 * MIB).unwrap(),
             8 * MIB
         );
         assert_eq!(
-            pick_chunk_size(Some(10_000 * 8 * MIB + 1), None, 4 * MIB).unwrap(),
+            pick_chunk_size(10_000 * 8 * MIB + 1, None, 4 * MIB).unwrap(),
             12 * MIB
         );
         for bad in [0, 1, 5 * MIB, 2048 * MIB] {
-            assert!(
-                pick_chunk_size(Some(1), Some(bad), 4 * MIB).is_err(),
-                "{bad}"
-            );
+            assert!(pick_chunk_size(1, Some(bad), 4 * MIB).is_err(), "{bad}");
         }
     }
 }
