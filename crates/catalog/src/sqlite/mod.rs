@@ -31,6 +31,14 @@ use rows::{
     parse_id, to_i64, upload_from,
 };
 
+/// An UPDATE that must have found its row.
+fn changed(done: sqlx::sqlite::SqliteQueryResult) -> CatalogResult<()> {
+    if done.rows_affected() == 0 {
+        return Err(CatalogError::NotFound);
+    }
+    Ok(())
+}
+
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A catalog in one SQLite database file.
@@ -160,15 +168,13 @@ impl Catalog for SqliteCatalog {
         expires_at: Timestamp,
     ) -> CatalogResult<()> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let touched = sqlx::query("UPDATE uploads SET expires_at = ? WHERE id = ?")
+        sqlx::query("UPDATE uploads SET expires_at = ? WHERE id = ?")
             .bind(expires_at.0)
             .bind(id.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
-        if touched.rows_affected() == 0 {
-            return Err(CatalogError::NotFound);
-        }
+            .map_err(backend)
+            .and_then(changed)?;
         insert_chunks(&mut tx, id, std::slice::from_ref(chunk)).await?;
         tx.commit().await.map_err(backend)
     }
@@ -209,16 +215,13 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn set_upload_size(&self, id: &UploadId, size: u64) -> CatalogResult<()> {
-        let set = sqlx::query("UPDATE uploads SET size = ? WHERE id = ?")
+        sqlx::query("UPDATE uploads SET size = ? WHERE id = ?")
             .bind(to_i64(size))
             .bind(id.as_str())
             .execute(&self.writer)
             .await
-            .map_err(backend)?;
-        if set.rows_affected() == 0 {
-            return Err(CatalogError::NotFound);
-        }
-        Ok(())
+            .map_err(backend)
+            .and_then(changed)
     }
 
     async fn chunks(&self, id: &UploadId) -> CatalogResult<Vec<ChunkRecord>> {
@@ -264,7 +267,7 @@ impl Catalog for SqliteCatalog {
         md5: Option<[u8; 16]>,
         sha256: Option<Digest32>,
     ) -> CatalogResult<()> {
-        let set = sqlx::query(
+        sqlx::query(
             "UPDATE blobs SET md5 = COALESCE(md5, ?), sha256 = COALESCE(sha256, ?) WHERE id = ?",
         )
         .bind(md5.map(|d| d.to_vec()))
@@ -272,23 +275,18 @@ impl Catalog for SqliteCatalog {
         .bind(blob.as_str())
         .execute(&self.writer)
         .await
-        .map_err(backend)?;
-        if set.rows_affected() == 0 {
-            return Err(CatalogError::NotFound);
-        }
-        Ok(())
+        .map_err(backend)
+        .and_then(changed)
     }
 
     async fn insert_file(&self, file: &NewFile, blob: &BlobId) -> CatalogResult<FileRecord> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let referenced = sqlx::query("UPDATE blobs SET refs = refs + 1 WHERE id = ?")
+        sqlx::query("UPDATE blobs SET refs = refs + 1 WHERE id = ?")
             .bind(blob.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
-        if referenced.rows_affected() == 0 {
-            return Err(CatalogError::NotFound);
-        }
+            .map_err(backend)
+            .and_then(changed)?;
         insert_file_row(&mut tx, file, blob).await?;
         let record = file_in(&mut tx, &file.id)
             .await?
