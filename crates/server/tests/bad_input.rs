@@ -313,60 +313,41 @@ async fn unknown_ids_are_not_found() {
         "..%2F..%2Fetc",
         "0123456789ABCDEF0123456789ABCDEF",
     ] {
-        let up = format!("/api/v1/uploads/{id}");
-        expect(
-            s.http.get(s.url(&up)).send().await.unwrap(),
-            StatusCode::NOT_FOUND,
-            "upload_not_found",
-        )
-        .await;
-        expect(
-            s.http.delete(s.url(&up)).send().await.unwrap(),
-            StatusCode::NOT_FOUND,
-            "upload_not_found",
-        )
-        .await;
-        expect(
-            s.http
-                .post(s.url(&format!("{up}/complete")))
+        let (up, f) = (
+            format!("/api/v1/uploads/{id}"),
+            format!("/api/v1/files/{id}"),
+        );
+        let calls = [
+            (reqwest::Method::GET, up.clone(), "upload_not_found"),
+            (reqwest::Method::DELETE, up.clone(), "upload_not_found"),
+            (
+                reqwest::Method::POST,
+                format!("{up}/complete"),
+                "upload_not_found",
+            ),
+            (
+                reqwest::Method::PUT,
+                format!("{up}/chunks/0"),
+                "upload_not_found",
+            ),
+            (reqwest::Method::GET, f.clone(), "file_not_found"),
+            (reqwest::Method::DELETE, f, "file_not_found"),
+            (
+                reqwest::Method::GET,
+                format!("/files/{id}"),
+                "file_not_found",
+            ),
+        ];
+        for (method, path, code) in calls {
+            let r = s
+                .http
+                .request(method, s.url(&path))
+                .body(vec![1; 5])
                 .send()
                 .await
-                .unwrap(),
-            StatusCode::NOT_FOUND,
-            "upload_not_found",
-        )
-        .await;
-        let r = s
-            .http
-            .put(s.url(&format!("{up}/chunks/0")))
-            .body(vec![1; 5])
-            .send()
-            .await
-            .unwrap();
-        expect(r, StatusCode::NOT_FOUND, "upload_not_found").await;
-        let f = format!("/api/v1/files/{id}");
-        expect(
-            s.http.get(s.url(&f)).send().await.unwrap(),
-            StatusCode::NOT_FOUND,
-            "file_not_found",
-        )
-        .await;
-        expect(
-            s.http.delete(s.url(&f)).send().await.unwrap(),
-            StatusCode::NOT_FOUND,
-            "file_not_found",
-        )
-        .await;
-        expect(
-            s.http
-                .get(s.url(&format!("/files/{id}")))
-                .send()
-                .await
-                .unwrap(),
-            StatusCode::NOT_FOUND,
-            "file_not_found",
-        )
-        .await;
+                .unwrap();
+            expect(r, StatusCode::NOT_FOUND, code).await;
+        }
     }
     // A file id is not an upload id and the other way round.
     let fid = file["id"].as_str().unwrap();
