@@ -13,8 +13,8 @@ use async_trait::async_trait;
 
 use crate::hash::{ContentHash, Digest32};
 use crate::model::{
-    Blob, BlobId, ChunkRecord, FileId, FilePage, FileQuery, FileRecord, NewFile, Owner, Timestamp,
-    Upload, UploadId,
+    Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery, FileRecord,
+    NewFile, Owner, Timestamp, Upload, UploadId,
 };
 
 /// Errors of a catalog backend.
@@ -74,7 +74,8 @@ pub struct DeletedFile {
 pub trait Catalog: Send + Sync + 'static {
     // ----- uploads -------------------------------------------------------
 
-    /// Records a new upload (its `received` list is ignored: it has none).
+    /// Records a new upload (its `received` list is ignored: it has none),
+    /// with its metadata and, for a final upload, its list of parts.
     async fn insert_upload(&self, upload: &Upload) -> CatalogResult<()>;
 
     /// The upload with its received chunks, completed or not.
@@ -122,6 +123,21 @@ pub trait Catalog: Send + Sync + 'static {
     /// Forgets an upload and its chunks. Returns whether it existed.
     async fn delete_upload(&self, id: &UploadId) -> CatalogResult<bool>;
 
+    /// Forgets an upload and its chunks, and remembers in the same
+    /// transaction that it ended, why and when. Returns whether it existed.
+    async fn end_upload(
+        &self,
+        id: &UploadId,
+        reason: EndReason,
+        at: Timestamp,
+    ) -> CatalogResult<bool>;
+
+    /// What is remembered of an upload that ended, if anything.
+    async fn ended_upload(&self, id: &UploadId) -> CatalogResult<Option<EndedUpload>>;
+
+    /// Unfinished final uploads that list `part` among their parts.
+    async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>>;
+
     // ----- blobs and files -----------------------------------------------
 
     /// The verified blob with this content hash, if stored.
@@ -163,4 +179,7 @@ pub trait Catalog: Send + Sync + 'static {
     /// Waits until no one else holds `key`, then holds it until the guard
     /// is dropped. Exclusive across every process sharing this catalog.
     async fn lock(&self, key: &str) -> CatalogResult<LockGuard>;
+
+    /// Holds `key` if no one else does; `None` at once if someone does.
+    async fn try_lock(&self, key: &str) -> CatalogResult<Option<LockGuard>>;
 }

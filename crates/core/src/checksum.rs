@@ -19,6 +19,18 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::Sha1,
+        Algorithm::Md5,
+        Algorithm::Sha256,
+        Algorithm::Sha512,
+    ];
+
+    /// The algorithm with this name (`md5`, `sha1`, `sha256`, `sha512`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// Length of the digest in bytes.
     pub fn digest_len(self) -> usize {
         match self {
@@ -92,18 +104,33 @@ impl Hasher {
 }
 
 /// Verifies bytes against one or more expected checksums as they stream by.
+/// The expected values may also be given after the bytes (HTTP trailers):
+/// start with [`Verifier::computing`] and [`Verifier::expect`] them at the end.
 #[derive(Clone)]
 pub struct Verifier {
-    running: Vec<(Hasher, Checksum)>,
+    running: Vec<(Algorithm, Hasher)>,
+    expected: Vec<Checksum>,
 }
 
 impl Verifier {
     pub fn new(expected: impl IntoIterator<Item = Checksum>) -> Self {
+        let expected: Vec<Checksum> = expected.into_iter().collect();
+        let mut v = Verifier::computing(expected.iter().map(|c| c.algorithm));
+        v.expected = expected;
+        v
+    }
+
+    /// Computes `algorithms`, to be compared with checksums given later.
+    pub fn computing(algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        let mut running: Vec<(Algorithm, Hasher)> = Vec::new();
+        for a in algorithms {
+            if !running.iter().any(|(r, _)| *r == a) {
+                running.push((a, Hasher::new(a)));
+            }
+        }
         Verifier {
-            running: expected
-                .into_iter()
-                .map(|c| (Hasher::new(c.algorithm), c))
-                .collect(),
+            running,
+            expected: Vec::new(),
         }
     }
 
@@ -112,17 +139,40 @@ impl Verifier {
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        for (h, _) in &mut self.running {
+        for (_, h) in &mut self.running {
             h.update(data);
         }
     }
 
+    /// Adds expected checksums. Returns the algorithm of one that is not
+    /// being computed, if any (nothing is added then).
+    pub fn expect(&mut self, more: Vec<Checksum>) -> Result<(), Algorithm> {
+        if let Some(c) = more
+            .iter()
+            .find(|c| !self.running.iter().any(|(a, _)| *a == c.algorithm))
+        {
+            return Err(c.algorithm);
+        }
+        self.expected.extend(more);
+        Ok(())
+    }
+
     /// The algorithms whose digest did not match, empty when all did.
     pub fn mismatches(self) -> Vec<Algorithm> {
-        self.running
+        let digests: Vec<(Algorithm, Vec<u8>)> = self
+            .running
             .into_iter()
-            .filter(|(h, c)| h.clone().finish() != c.digest)
-            .map(|(_, c)| c.algorithm)
+            .map(|(a, h)| (a, h.finish()))
+            .collect();
+        self.expected
+            .into_iter()
+            .filter(|c| {
+                digests
+                    .iter()
+                    .find(|(a, _)| *a == c.algorithm)
+                    .is_none_or(|(_, d)| *d != c.digest)
+            })
+            .map(|c| c.algorithm)
             .collect()
     }
 }
@@ -161,5 +211,23 @@ mod tests {
         v.update(b"abc");
         assert_eq!(v.mismatches(), vec![Algorithm::Sha1]);
         assert!(Checksum::new(Algorithm::Sha256, vec![0; 31]).is_none());
+    }
+
+    #[test]
+    fn checksums_can_come_after_the_bytes() {
+        let md5 = Checksum::new(
+            Algorithm::Md5,
+            hex::decode("900150983cd24fb0d6963f7d28e17f72").unwrap(),
+        )
+        .unwrap();
+        let mut v = Verifier::computing([Algorithm::Md5, Algorithm::Sha1, Algorithm::Md5]);
+        v.update(b"abc");
+        let sha256 = Checksum::new(Algorithm::Sha256, vec![0; 32]).unwrap();
+        assert_eq!(v.expect(vec![sha256]), Err(Algorithm::Sha256));
+        v.expect(vec![md5.clone()]).unwrap();
+        assert!(v.clone().mismatches().is_empty());
+        v.expect(vec![Checksum::new(Algorithm::Sha1, vec![1; 20]).unwrap()])
+            .unwrap();
+        assert_eq!(v.mismatches(), vec![Algorithm::Sha1]);
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::catalog::CatalogError;
 use crate::checksum::Algorithm;
+use crate::model::EndReason;
 use crate::name::NameError;
 use crate::store::StoreError;
 
@@ -21,6 +22,14 @@ pub enum Error {
     InvalidChunkSize { max: u64 },
     #[error("no such upload")]
     UploadNotFound,
+    #[error("the upload is gone ({})", .0.as_str())]
+    UploadGone(EndReason),
+    #[error("another request is writing to this upload; ask for its offset and retry")]
+    Locked,
+    #[error("upload {part} cannot be concatenated: {why}")]
+    InvalidPart { part: String, why: &'static str },
+    #[error("the checksum trailer is missing or malformed: {0}")]
+    InvalidTrailer(String),
     #[error("no such file")]
     FileNotFound,
     #[error("chunk {index} does not exist; this upload has {count} chunks, numbered from 0")]

@@ -54,6 +54,24 @@ impl KeyedLocks {
         })
     }
 
+    /// Holds `key` if it is free; `None` at once if it is held.
+    pub fn try_lock(&self, key: &str) -> Option<LockGuard> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mutex = map.entry(key.to_owned()).or_default().clone();
+        match mutex.try_lock_owned() {
+            Ok(guard) => Some(LockGuard::new(Held {
+                key: key.to_owned(),
+                map: self.map.clone(),
+                guard: Some(guard),
+            })),
+            Err(_) => {
+                // Held by someone else: leave the entry to its holder.
+                drop(map);
+                None
+            }
+        }
+    }
+
     /// Keys currently known (held or waited on); for tests.
     pub fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -82,7 +100,10 @@ mod tests {
         assert!(!waiting.is_finished(), "a second holder of the same key");
         drop(first);
         let second = waiting.await.unwrap();
+        assert!(locks.try_lock("a").is_none(), "try_lock on a held key");
         drop(second);
+        let third = locks.try_lock("a").expect("a free key");
+        drop(third);
         drop(other);
         assert!(locks.is_empty());
     }

@@ -144,6 +144,76 @@ impl UploadMode {
     }
 }
 
+/// How an upload takes part in a concatenation (tus `Upload-Concat`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Concat {
+    /// An upload of its own: it completes into a file.
+    #[default]
+    None,
+    /// A piece of a later concatenation. Once all its bytes are here they
+    /// are committed into its blob, which is not a file and not content for
+    /// dedup: it waits for the concatenations that use it.
+    Partial,
+    /// The concatenation of these partial uploads, in order. Their bytes are
+    /// copied into it once they are all complete; then it completes into a
+    /// file like any upload.
+    Final(Vec<UploadId>),
+}
+
+impl Concat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Concat::None => "none",
+            Concat::Partial => "partial",
+            Concat::Final(_) => "final",
+        }
+    }
+}
+
+/// Why an upload that existed is gone. The catalog remembers it so that
+/// doors can answer "gone" rather than "never existed".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Its owner deleted it.
+    Terminated,
+    /// It sat idle past its expiry.
+    Expired,
+    /// A partial upload whose bytes went into a concatenation.
+    Concatenated,
+    /// Its content failed verification and was discarded.
+    Rejected,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Terminated => "terminated",
+            EndReason::Expired => "expired",
+            EndReason::Concatenated => "concatenated",
+            EndReason::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            EndReason::Terminated,
+            EndReason::Expired,
+            EndReason::Concatenated,
+            EndReason::Rejected,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// What the catalog remembers of an upload that is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndedUpload {
+    pub owner: Owner,
+    pub reason: EndReason,
+    pub ended_at: Timestamp,
+}
+
 /// What a client claims about content it is about to send. Every claim is
 /// verified before a file is committed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -181,6 +251,11 @@ pub struct Upload {
     pub tail: Option<Vec<u8>>,
     /// Set once the upload completed into a file.
     pub file: Option<FileId>,
+    /// Its part in a concatenation, if any.
+    pub concat: Concat,
+    /// Metadata a door keeps with the upload verbatim (tus
+    /// `Upload-Metadata`); the core does not read it.
+    pub meta: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     /// Indexes of the chunks durably received, ascending.
@@ -188,6 +263,18 @@ pub struct Upload {
 }
 
 impl Upload {
+    /// Whether an unfinished upload is past its expiry at `now`. Completed
+    /// uploads do not expire: they are a record of their file.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.file.is_none() && self.expires_at <= now
+    }
+
+    /// Whether an append upload holds all its bytes (its length is known
+    /// and reached, every chunk sealed).
+    pub fn is_full(&self) -> bool {
+        self.size == Some(self.offset) && self.missing().is_empty()
+    }
+
     /// Number of chunks, once the size is known.
     pub fn chunk_count(&self) -> Option<u32> {
         self.size.map(|s| chunk_count(s, self.chunk_size))
@@ -328,6 +415,8 @@ mod tests {
             offset: 0,
             tail: None,
             file: None,
+            concat: Concat::None,
+            meta: None,
             created_at: Timestamp(0),
             expires_at: Timestamp(0),
             received: vec![0, 3],

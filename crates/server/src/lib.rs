@@ -1,7 +1,8 @@
 //! tusk-server: the HTTP server of tusk.
 //!
 //! - [`config`]: the `tusk serve` settings (flags, environment)
-//! - [`http`]: the doors — JSON API, form posts, downloads — as an axum app
+//! - [`http`]: the doors — JSON API, tus, form posts, downloads — as an
+//!   axum app
 //! - [`open`]: builds the store, catalog and service a configuration names
 //! - [`run`]: serves an app on a listener until shutdown
 //!
@@ -37,6 +38,7 @@ pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
     let service = UploadService::new(Arc::new(store), Arc::new(catalog), config.limits());
     Ok(AppState {
         service: Arc::new(service),
+        cors_origins: config.cors_origins.clone(),
     })
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tusk_catalog::SqliteCatalog;
 use tusk_core::checksum::{Algorithm, Checksum};
-use tusk_core::model::{Owner, UploadId};
-use tusk_core::service::{AppendOutcome, Appended, NewAppendUpload};
+use tusk_core::model::{Concat, EndReason, Owner, UploadId};
+use tusk_core::service::{AppendOutcome, Appended, Checks, NewAppendUpload};
 use tusk_core::store::ByteStream;
 use tusk_core::{ContentHash, Error, Limits, UploadService};
 use tusk_store::FsStore;
@@ -19,12 +19,16 @@ const MIB: usize = 1 << 20;
 
 /// A service over the data folder `dir`; opening it again is a restart.
 async fn service(dir: &Path) -> Arc<UploadService> {
+    service_with(dir, Limits::default()).await
+}
+
+async fn service_with(dir: &Path, limits: Limits) -> Arc<UploadService> {
     let store = FsStore::open(dir.join("data")).unwrap();
     let catalog = SqliteCatalog::open(&dir.join("catalog.db")).await.unwrap();
     Arc::new(UploadService::new(
         Arc::new(store),
         Arc::new(catalog),
-        Limits::default(),
+        limits,
     ))
 }
 
@@ -54,7 +58,7 @@ fn data(len: usize) -> Vec<u8> {
 
 async fn append(svc: &Arc<UploadService>, id: &UploadId, at: u64, piece: &[u8]) -> Appended {
     match svc
-        .append(&Owner::local(), id, at, Vec::new(), body(piece))
+        .append(&Owner::local(), id, at, Checks::None, body(piece))
         .await
         .unwrap()
     {
@@ -82,6 +86,8 @@ async fn odd_pieces_across_restarts_complete_to_the_same_hash() {
             name: "tus.bin".into(),
             mime: None,
             size: Some(content.len() as u64),
+            meta: None,
+            concat: Concat::None,
         };
         svc.create_append(&owner, req).await.unwrap().id
     };
@@ -108,7 +114,7 @@ async fn odd_pieces_across_restarts_complete_to_the_same_hash() {
     }
     let svc = service(dir.path()).await;
     let err = svc
-        .append(&owner, &id, 5, Vec::new(), body(b"x"))
+        .append(&owner, &id, 5, Checks::None, body(b"x"))
         .await
         .unwrap_err();
     assert!(
@@ -132,6 +138,8 @@ async fn offsets_must_match() {
                 name: "o".into(),
                 mime: None,
                 size: Some(100),
+                meta: None,
+                concat: Concat::None,
             },
         )
         .await
@@ -139,7 +147,7 @@ async fn offsets_must_match() {
     append(&svc, &up.id, 0, &[1; 10]).await;
     for wrong in [0, 9, 11, 1000] {
         let err = svc
-            .append(&owner, &up.id, wrong, Vec::new(), body(&[2; 5]))
+            .append(&owner, &up.id, wrong, Checks::None, body(&[2; 5]))
             .await
             .unwrap_err();
         assert!(
@@ -150,7 +158,7 @@ async fn offsets_must_match() {
     assert_eq!(svc.get_upload(&owner, &up.id).await.unwrap().offset, 10);
     // Past the length: refused whole, nothing moves.
     let err = svc
-        .append(&owner, &up.id, 10, Vec::new(), body(&[3; 91]))
+        .append(&owner, &up.id, 10, Checks::None, body(&[3; 91]))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::PastEnd { size: 100 }), "{err:?}");
@@ -173,6 +181,8 @@ async fn deferred_length() {
                     name: "d".into(),
                     mime: None,
                     size: None,
+                    meta: None,
+                    concat: Concat::None,
                 },
             )
             .await
@@ -213,6 +223,8 @@ async fn checksums_make_an_append_all_or_nothing() {
                 name: "c".into(),
                 mime: None,
                 size: Some(content.len() as u64),
+                meta: None,
+                concat: Concat::None,
             },
         )
         .await
@@ -223,7 +235,13 @@ async fn checksums_make_an_append_all_or_nothing() {
     };
     let piece = &content[..3 * MIB];
     let err = svc
-        .append(&owner, &up.id, 0, vec![sha256(b"other")], body(piece))
+        .append(
+            &owner,
+            &up.id,
+            0,
+            Checks::Given(vec![sha256(b"other")]),
+            body(piece),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::DigestMismatch(_)), "{err:?}");
@@ -234,7 +252,7 @@ async fn checksums_make_an_append_all_or_nothing() {
             &owner,
             &up.id,
             0,
-            vec![sha256(piece)],
+            Checks::Given(vec![sha256(piece)]),
             broken(&piece[..MIB]),
         )
         .await
@@ -245,7 +263,7 @@ async fn checksums_make_an_append_all_or_nothing() {
     }
     // …without one, every byte that arrived does.
     match svc
-        .append(&owner, &up.id, 0, Vec::new(), broken(&piece[..MIB + 7]))
+        .append(&owner, &up.id, 0, Checks::None, broken(&piece[..MIB + 7]))
         .await
         .unwrap()
     {
@@ -261,7 +279,7 @@ async fn checksums_make_an_append_all_or_nothing() {
             &owner,
             &up.id,
             MIB as u64 + 7,
-            vec![sha256(rest)],
+            Checks::Given(vec![sha256(rest)]),
             body(rest),
         )
         .await
@@ -289,6 +307,8 @@ async fn a_length_declared_before_a_crash_is_sealed_on_retry() {
                     name: "r".into(),
                     mime: None,
                     size: None,
+                    meta: None,
+                    concat: Concat::None,
                 },
             )
             .await
@@ -317,4 +337,175 @@ async fn a_length_declared_before_a_crash_is_sealed_on_retry() {
     assert!(a.full, "the retry seals the last chunk");
     let file = svc.complete(&owner, &id).await.unwrap();
     assert!(read_back(&svc, &file).await == content);
+}
+
+fn new_append(size: Option<u64>) -> NewAppendUpload {
+    NewAppendUpload {
+        name: "a.bin".into(),
+        mime: None,
+        size,
+        meta: None,
+        concat: Concat::None,
+    }
+}
+
+#[tokio::test]
+async fn checksums_may_follow_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let owner = Owner::local();
+    let up = svc
+        .create_append(&owner, new_append(Some(10)))
+        .await
+        .unwrap();
+    let md5 = |b: &[u8]| {
+        use md5::Digest as _;
+        Checksum::new(Algorithm::Md5, md5::Md5::digest(b).to_vec()).unwrap()
+    };
+    let trailing = |expected: tusk_core::Result<Vec<Checksum>>| Checks::Trailing {
+        computing: Algorithm::ALL.to_vec(),
+        expected: Box::new(move || expected),
+    };
+    // Wrong, missing or unusable: nothing of the append counts.
+    let wrong = svc
+        .append(
+            &owner,
+            &up.id,
+            0,
+            trailing(Ok(vec![md5(b"x")])),
+            body(b"hello"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, Error::DigestMismatch(_)), "{wrong:?}");
+    let missing = Err(Error::InvalidTrailer("absent".into()));
+    let err = svc
+        .append(&owner, &up.id, 0, trailing(missing), body(b"hello"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidTrailer(_)), "{err:?}");
+    let only_md5 = Checks::Trailing {
+        computing: vec![Algorithm::Md5],
+        expected: Box::new(|| Ok(vec![Checksum::new(Algorithm::Sha1, vec![0; 20]).unwrap()])),
+    };
+    let err = svc
+        .append(&owner, &up.id, 0, only_md5, body(b"hello"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidTrailer(_)), "{err:?}");
+    assert_eq!(svc.get_upload(&owner, &up.id).await.unwrap().offset, 0);
+    // Right: it counts.
+    match svc
+        .append(
+            &owner,
+            &up.id,
+            0,
+            trailing(Ok(vec![md5(b"hello")])),
+            body(b"hello"),
+        )
+        .await
+        .unwrap()
+    {
+        AppendOutcome::Done(a) => assert_eq!(a.upload.offset, 5),
+        AppendOutcome::Interrupted { error, .. } => panic!("{error}"),
+    }
+}
+
+#[tokio::test]
+async fn one_append_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path()).await;
+    let owner = Owner::local();
+    let up = svc
+        .create_append(&owner, new_append(Some(100)))
+        .await
+        .unwrap();
+    // A body that says when it is first read (the append then holds the
+    // upload), sends a little, and waits until told to go on.
+    let (reading, read_started) = tokio::sync::oneshot::channel::<()>();
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let slow: ByteStream = Box::pin(futures::StreamExt::chain(
+        futures::stream::once(async move {
+            reading.send(()).ok();
+            Ok(Bytes::from_static(b"abc"))
+        }),
+        futures::stream::once(async move {
+            wait.await.ok();
+            Ok(Bytes::from_static(b"def"))
+        }),
+    ));
+    let running = {
+        let (svc, owner, id) = (svc.clone(), owner.clone(), up.id.clone());
+        tokio::spawn(async move { svc.append(&owner, &id, 0, Checks::None, slow).await })
+    };
+    read_started.await.unwrap();
+    let second = svc
+        .append(&owner, &up.id, 0, Checks::None, body(b"zzz"))
+        .await
+        .unwrap_err();
+    assert!(matches!(second, Error::Locked), "{second:?}");
+    let declare = svc.declare_length(&owner, &up.id, 100).await.unwrap_err();
+    assert!(matches!(declare, Error::Locked), "{declare:?}");
+    go.send(()).unwrap();
+    match running.await.unwrap().unwrap() {
+        AppendOutcome::Done(a) => assert_eq!(a.upload.offset, 6),
+        AppendOutcome::Interrupted { error, .. } => panic!("{error}"),
+    }
+}
+
+#[tokio::test]
+async fn idle_uploads_expire_and_ended_ones_are_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = Owner::local();
+    {
+        let limits = Limits {
+            upload_ttl: std::time::Duration::ZERO,
+            ..Limits::default()
+        };
+        let svc = service_with(dir.path(), limits).await;
+        let up = svc
+            .create_append(&owner, new_append(Some(10)))
+            .await
+            .unwrap();
+        let err = svc.get_upload(&owner, &up.id).await.unwrap_err();
+        assert!(
+            matches!(err, Error::UploadGone(EndReason::Expired)),
+            "{err:?}"
+        );
+        let err = svc
+            .append(&owner, &up.id, 0, Checks::None, body(b"x"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::UploadGone(EndReason::Expired)),
+            "{err:?}"
+        );
+        // Deleting an expired upload still frees it.
+        svc.delete_upload(&owner, &up.id).await.unwrap();
+        let err = svc.get_upload(&owner, &up.id).await.unwrap_err();
+        assert!(
+            matches!(err, Error::UploadGone(EndReason::Terminated)),
+            "{err:?}"
+        );
+    }
+    let svc = service(dir.path()).await;
+    let up = svc
+        .create_append(&owner, new_append(Some(3)))
+        .await
+        .unwrap();
+    svc.delete_upload(&owner, &up.id).await.unwrap();
+    let err = svc.get_upload(&owner, &up.id).await.unwrap_err();
+    assert!(
+        matches!(err, Error::UploadGone(EndReason::Terminated)),
+        "{err:?}"
+    );
+    // Someone else's ended upload is as unknown as one that never was.
+    let other = Owner("someone-else".into());
+    let err = svc.get_upload(&other, &up.id).await.unwrap_err();
+    assert!(matches!(err, Error::UploadNotFound), "{err:?}");
+    let err = svc
+        .get_upload(&owner, &UploadId::random())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UploadNotFound), "{err:?}");
 }

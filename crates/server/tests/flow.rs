@@ -173,10 +173,10 @@ async fn a_lying_hash_is_refused_and_never_deduplicated() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "hash_mismatch");
     // The upload is discarded and nothing of it was kept.
-    assert_eq!(
-        s.get_json(&format!("/api/v1/uploads/{uid}")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    let (status, gone) = s.get_json(&format!("/api/v1/uploads/{uid}")).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(gone["error"]["code"], "upload_gone");
+    assert_eq!(gone["error"]["reason"], "rejected");
     assert_eq!((s.blob_count(), s.part_count()), (0, 0));
     assert!(s.all_files().await.is_empty());
     // Neither the claimed nor the sent content is known now.
@@ -431,10 +431,9 @@ async fn deleting_an_upload_frees_its_space() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(s.part_count(), 0);
-    assert_eq!(
-        s.get_json(&format!("/api/v1/uploads/{uid}")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    let (status, gone) = s.get_json(&format!("/api/v1/uploads/{uid}")).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_eq!(gone["error"]["reason"], "terminated");
 }
 
 #[tokio::test]

@@ -19,8 +19,8 @@ use tusk_core::catalog::{
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::locks::KeyedLocks;
 use tusk_core::model::{
-    Blob, BlobId, ChunkRecord, FileId, FilePage, FileQuery, FileRecord, NewFile, Owner, Timestamp,
-    Upload, UploadId,
+    Blob, BlobId, ChunkRecord, Concat, EndReason, EndedUpload, FileId, FilePage, FileQuery,
+    FileRecord, NewFile, Owner, Timestamp, Upload, UploadId,
 };
 
 #[macro_use]
@@ -93,10 +93,11 @@ impl SqliteCatalog {
 #[async_trait]
 impl Catalog for SqliteCatalog {
     async fn insert_upload(&self, u: &Upload) -> CatalogResult<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO uploads (id, owner, name, mime, size, hash, md5, sha256, chunk_size, mode, \
-             blob_id, staging, \"offset\", tail, file_id, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             blob_id, staging, \"offset\", tail, file_id, created_at, expires_at, meta, concat) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(u.id.as_str())
         .bind(&u.owner.0)
@@ -115,10 +116,23 @@ impl Catalog for SqliteCatalog {
         .bind(u.file.as_ref().map(|f| f.as_str()))
         .bind(u.created_at.0)
         .bind(u.expires_at.0)
-        .execute(&self.writer)
+        .bind(u.meta.as_deref())
+        .bind(u.concat.as_str())
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(())
+        if let Concat::Final(parts) = &u.concat {
+            for (pos, part) in parts.iter().enumerate() {
+                sqlx::query("INSERT INTO upload_parts (final_id, pos, part_id) VALUES (?, ?, ?)")
+                    .bind(u.id.as_str())
+                    .bind(pos as i64)
+                    .bind(part.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().await.map_err(backend)
     }
 
     async fn get_upload(&self, id: &UploadId) -> CatalogResult<Option<Upload>> {
@@ -244,6 +258,67 @@ impl Catalog for SqliteCatalog {
             .await
             .map_err(backend)?;
         Ok(gone.rows_affected() > 0)
+    }
+
+    async fn end_upload(
+        &self,
+        id: &UploadId,
+        reason: EndReason,
+        at: Timestamp,
+    ) -> CatalogResult<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let Some(row) = sqlx::query("DELETE FROM uploads WHERE id = ? RETURNING owner")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT OR REPLACE INTO ended_uploads (id, owner, reason, ended_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id.as_str())
+        .bind(get::<String>(&row, "owner")?)
+        .bind(reason.as_str())
+        .bind(at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn ended_upload(&self, id: &UploadId) -> CatalogResult<Option<EndedUpload>> {
+        let Some(row) =
+            sqlx::query("SELECT owner, reason, ended_at FROM ended_uploads WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(EndedUpload {
+            owner: Owner(get(&row, "owner")?),
+            reason: EndReason::parse(&get::<String>(&row, "reason")?)
+                .ok_or_else(|| backend("unknown end reason"))?,
+            ended_at: Timestamp(get(&row, "ended_at")?),
+        }))
+    }
+
+    async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>> {
+        sqlx::query(
+            "SELECT DISTINCT p.final_id FROM upload_parts p JOIN uploads u ON u.id = p.final_id \
+             WHERE p.part_id = ? AND u.file_id IS NULL ORDER BY p.final_id",
+        )
+        .bind(part.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| parse_id(UploadId::parse, get(row, "final_id")?))
+        .collect()
     }
 
     async fn find_blob(&self, hash: &ContentHash) -> CatalogResult<Option<Blob>> {
@@ -444,5 +519,9 @@ impl Catalog for SqliteCatalog {
 
     async fn lock(&self, key: &str) -> CatalogResult<LockGuard> {
         Ok(self.locks.lock(key).await)
+    }
+
+    async fn try_lock(&self, key: &str) -> CatalogResult<Option<LockGuard>> {
+        Ok(self.locks.try_lock(key))
     }
 }

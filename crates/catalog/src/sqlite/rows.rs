@@ -6,8 +6,8 @@ use sqlx::{Row, SqliteConnection};
 use tusk_core::catalog::CatalogResult;
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::model::{
-    Blob, BlobId, ChunkRecord, Claims, FileId, FileRecord, NewFile, Owner, Staging, Timestamp,
-    Upload, UploadId, UploadMode,
+    Blob, BlobId, ChunkRecord, Claims, Concat, FileId, FileRecord, NewFile, Owner, Staging,
+    Timestamp, Upload, UploadId, UploadMode,
 };
 
 use super::backend;
@@ -39,8 +39,9 @@ pub(super) fn parse_id<T>(parse: fn(&str) -> Option<T>, s: String) -> CatalogRes
 macro_rules! upload_columns {
     () => {
         "id, owner, name, mime, size, hash, md5, sha256, chunk_size, mode, \
-    blob_id, staging, \"offset\", tail, file_id, created_at, expires_at, \
-    (SELECT group_concat(idx) FROM upload_chunks c WHERE c.upload_id = uploads.id) AS received"
+    blob_id, staging, \"offset\", tail, file_id, created_at, expires_at, meta, concat, \
+    (SELECT group_concat(idx) FROM upload_chunks c WHERE c.upload_id = uploads.id) AS received, \
+    (SELECT group_concat(pos || ':' || part_id) FROM upload_parts p WHERE p.final_id = uploads.id) AS parts"
     };
 }
 
@@ -52,6 +53,27 @@ pub(super) fn upload_from(row: &SqliteRow) -> CatalogResult<Upload> {
         .map(|s| s.parse().map_err(backend))
         .collect::<CatalogResult<_>>()?;
     received.sort_unstable();
+    let concat = match get::<String>(row, "concat")?.as_str() {
+        "none" => Concat::None,
+        "partial" => Concat::Partial,
+        "final" => {
+            let mut parts: Vec<(u32, UploadId)> = get::<Option<String>>(row, "parts")?
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    let (pos, id) = s.split_once(':').ok_or_else(|| backend("malformed part"))?;
+                    Ok((
+                        pos.parse().map_err(backend)?,
+                        parse_id(UploadId::parse, id.to_owned())?,
+                    ))
+                })
+                .collect::<CatalogResult<_>>()?;
+            parts.sort_unstable();
+            Concat::Final(parts.into_iter().map(|(_, id)| id).collect())
+        }
+        other => return Err(backend(format!("unknown concat kind {other:?}"))),
+    };
     Ok(Upload {
         id: parse_id(UploadId::parse, get(row, "id")?)?,
         owner: Owner(get(row, "owner")?),
@@ -75,6 +97,8 @@ pub(super) fn upload_from(row: &SqliteRow) -> CatalogResult<Upload> {
         file: get::<Option<String>>(row, "file_id")?
             .map(|s| parse_id(FileId::parse, s))
             .transpose()?,
+        concat,
+        meta: get(row, "meta")?,
         created_at: Timestamp(get(row, "created_at")?),
         expires_at: Timestamp(get(row, "expires_at")?),
         received,

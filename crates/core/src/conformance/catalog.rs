@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::catalog::{Catalog, CatalogError, NewBlob};
 use crate::hash::ContentHash;
 use crate::model::{
-    Blob, BlobId, ChunkRecord, Claims, FileId, FileQuery, NewFile, Owner, Staging, Timestamp,
-    Upload, UploadId, UploadMode,
+    Blob, BlobId, ChunkRecord, Claims, Concat, EndReason, EndedUpload, FileId, FileQuery, NewFile,
+    Owner, Staging, Timestamp, Upload, UploadId, UploadMode,
 };
 
 const MIB: u64 = 1 << 20;
@@ -41,6 +41,8 @@ fn upload(owner: &Owner, name: &str, size: Option<u64>, hash: Option<ContentHash
         offset: 0,
         tail: None,
         file: None,
+        concat: Concat::None,
+        meta: None,
         created_at: Timestamp(1_000),
         expires_at: Timestamp(90_000),
         received: Vec::new(),
@@ -109,9 +111,131 @@ pub async fn upload_round_trip(cat: Arc<dyn Catalog>) {
     up.staging.handle = "multipart-123".to_owned();
     up.tail = Some(vec![1, 2, 3]);
     up.offset = 77;
+    up.meta = Some("filename ZGlyL2EuYmlu,is_confidential".to_owned());
+    up.concat = Concat::Partial;
     cat.insert_upload(&up).await.unwrap();
     assert_eq!(cat.get_upload(&up.id).await.unwrap(), Some(up.clone()));
     assert_eq!(cat.get_upload(&UploadId::random()).await.unwrap(), None);
+
+    // A final upload keeps its parts in order, repeats included.
+    let mut fin = upload(&owner("ann"), "whole", None, None);
+    fin.mode = UploadMode::Append;
+    let other = UploadId::random();
+    let parts: Vec<UploadId> = (0..12)
+        .map(|i| {
+            if i % 5 == 3 {
+                up.id.clone()
+            } else {
+                UploadId::random()
+            }
+        })
+        .chain([other])
+        .collect();
+    fin.concat = Concat::Final(parts);
+    cat.insert_upload(&fin).await.unwrap();
+    assert_eq!(cat.get_upload(&fin.id).await.unwrap(), Some(fin));
+}
+
+pub async fn ended_uploads_are_remembered(cat: Arc<dyn Catalog>) {
+    let ann = owner("ann");
+    let up = upload(&ann, "a", Some(20 * MIB), None);
+    cat.insert_upload(&up).await.unwrap();
+    cat.record_chunk(&up.id, &chunk(0, 1), Timestamp(1))
+        .await
+        .unwrap();
+    assert_eq!(cat.ended_upload(&up.id).await.unwrap(), None);
+    assert!(
+        cat.end_upload(&up.id, EndReason::Expired, Timestamp(777))
+            .await
+            .unwrap()
+    );
+    assert_eq!(cat.get_upload(&up.id).await.unwrap(), None);
+    assert!(cat.chunks(&up.id).await.unwrap().is_empty());
+    let ended = EndedUpload {
+        owner: ann.clone(),
+        reason: EndReason::Expired,
+        ended_at: Timestamp(777),
+    };
+    assert_eq!(cat.ended_upload(&up.id).await.unwrap(), Some(ended.clone()));
+    // Ending it again changes nothing.
+    assert!(
+        !cat.end_upload(&up.id, EndReason::Terminated, Timestamp(999))
+            .await
+            .unwrap()
+    );
+    assert_eq!(cat.ended_upload(&up.id).await.unwrap(), Some(ended));
+
+    // A plain delete leaves nothing behind.
+    let quiet = upload(&ann, "b", Some(1), None);
+    cat.insert_upload(&quiet).await.unwrap();
+    assert!(cat.delete_upload(&quiet.id).await.unwrap());
+    assert_eq!(cat.ended_upload(&quiet.id).await.unwrap(), None);
+    for reason in [
+        EndReason::Terminated,
+        EndReason::Concatenated,
+        EndReason::Rejected,
+    ] {
+        let up = upload(&ann, "c", Some(1), None);
+        cat.insert_upload(&up).await.unwrap();
+        cat.end_upload(&up.id, reason, Timestamp(5)).await.unwrap();
+        assert_eq!(
+            cat.ended_upload(&up.id).await.unwrap().unwrap().reason,
+            reason
+        );
+    }
+}
+
+pub async fn finals_are_found_by_their_parts(cat: Arc<dyn Catalog>) {
+    let ann = owner("ann");
+    let part = |name| {
+        let mut p = upload(&ann, name, Some(10), None);
+        p.mode = UploadMode::Append;
+        p.concat = Concat::Partial;
+        p
+    };
+    let (a, b) = (part("a"), part("b"));
+    cat.insert_upload(&a).await.unwrap();
+    cat.insert_upload(&b).await.unwrap();
+    let mut finals = Vec::new();
+    for parts in [
+        vec![a.id.clone(), b.id.clone(), a.id.clone()],
+        vec![b.id.clone()],
+    ] {
+        let mut fin = upload(&ann, "whole", None, None);
+        fin.mode = UploadMode::Append;
+        fin.concat = Concat::Final(parts);
+        cat.insert_upload(&fin).await.unwrap();
+        finals.push(fin);
+    }
+    let mut both = vec![finals[0].id.clone(), finals[1].id.clone()];
+    both.sort();
+    assert_eq!(
+        cat.finals_with_part(&a.id).await.unwrap(),
+        vec![finals[0].id.clone()]
+    );
+    assert_eq!(cat.finals_with_part(&b.id).await.unwrap(), both);
+    assert!(
+        cat.finals_with_part(&UploadId::random())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A completed final no longer waits for anything.
+    cat.complete_upload(
+        &finals[1].id,
+        &new_blob(&finals[1], hash_of("whole")),
+        &new_file(&ann, "whole", 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        cat.finals_with_part(&b.id).await.unwrap(),
+        vec![finals[0].id.clone()]
+    );
+    // Nor does one that is gone.
+    cat.delete_upload(&finals[0].id).await.unwrap();
+    assert!(cat.finals_with_part(&a.id).await.unwrap().is_empty());
 }
 
 pub async fn chunks_are_recorded_once(cat: Arc<dyn Catalog>) {
@@ -505,4 +629,18 @@ pub async fn locks_are_exclusive(cat: Arc<dyn Catalog>) {
         1,
         "two holders of one key at once"
     );
+}
+
+pub async fn try_lock_does_not_wait(cat: Arc<dyn Catalog>) {
+    let held = cat.try_lock("k").await.unwrap().expect("a free key");
+    assert!(cat.try_lock("k").await.unwrap().is_none(), "a held key");
+    let waiting = {
+        let cat = cat.clone();
+        tokio::spawn(async move { cat.lock("k").await.map(|_| ()) })
+    };
+    assert!(cat.try_lock("other").await.unwrap().is_some());
+    drop(held);
+    waiting.await.unwrap().unwrap();
+    let again = cat.try_lock("k").await.unwrap();
+    assert!(again.is_some(), "released once every holder let go");
 }

@@ -95,6 +95,8 @@ macro_rules! catalog_conformance {
                 $make,
                 [
                     upload_round_trip,
+                    ended_uploads_are_remembered,
+                    finals_are_found_by_their_parts,
                     chunks_are_recorded_once,
                     recording_needs_the_upload,
                     resumable_uploads_are_found_by_owner_hash_size_and_name,
@@ -108,6 +110,7 @@ macro_rules! catalog_conformance {
                     files_are_deleted_by_their_owner_only,
                     listing_pages_newest_first,
                     locks_are_exclusive,
+                    try_lock_does_not_wait,
                 ]
             );
         }

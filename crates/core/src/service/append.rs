@@ -9,15 +9,16 @@
 //! stopped without reading anything back.
 //!
 //! Without checksums, an append that breaks off keeps every byte that
-//! arrived: they are synced and the offset moves. With checksums, nothing of
-//! the append counts unless they all verify.
+//! arrived: they are synced and the offset moves. With checksums (given
+//! before the body or after it), nothing of the append counts unless they
+//! all verify. One append runs per upload at a time.
 
 use std::sync::Arc;
 
-use crate::checksum::{Checksum, Verifier};
+use crate::checksum::{Algorithm, Checksum, Verifier};
 use crate::error::{Error, Result};
 use crate::hash::BlockHasher;
-use crate::model::{ChunkRecord, ChunkRef, Owner, Upload, UploadId, UploadMode};
+use crate::model::{ChunkRecord, ChunkRef, Concat, Owner, Upload, UploadId, UploadMode};
 use crate::store::ByteStream;
 
 use super::ingest::{Body, Digests, Stop, pump};
@@ -42,45 +43,88 @@ pub enum AppendOutcome {
     Interrupted { appended: Appended, error: Error },
 }
 
+/// What the body of an append is checked against. With any checksum, the
+/// append is all or nothing.
+pub enum Checks {
+    /// Nothing: an append that breaks off keeps the bytes that arrived.
+    None,
+    /// Checksums of the whole body, known before it (tus `Upload-Checksum`).
+    Given(Vec<Checksum>),
+    /// Checksums known only after the body (an HTTP trailer): `computing`
+    /// are computed on the way, and `expected` is asked for the checksums
+    /// once the last byte arrived.
+    Trailing {
+        computing: Vec<Algorithm>,
+        expected: Box<dyn FnOnce() -> Result<Vec<Checksum>> + Send>,
+    },
+}
+
+impl Checks {
+    fn is_none(&self) -> bool {
+        match self {
+            Checks::None => true,
+            Checks::Given(c) => c.is_empty(),
+            Checks::Trailing { .. } => false,
+        }
+    }
+}
+
 impl UploadService {
     /// Appends `body` at `offset`, which must be the upload's current
-    /// offset. `checks` are checksums of the whole body.
+    /// offset. One append per upload at a time: another one running makes
+    /// this fail with [`Error::Locked`] at once.
     pub async fn append(
         self: &Arc<Self>,
         owner: &Owner,
         id: &UploadId,
         offset: u64,
-        checks: Vec<Checksum>,
+        checks: Checks,
         body: ByteStream,
     ) -> Result<AppendOutcome> {
         let (me, owner, id) = (self.clone(), owner.clone(), id.clone());
-        detach(async move { me.write_append(&owner, &id, offset, checks, body).await }).await
+        detach(async move {
+            let _guard = me
+                .catalog
+                .try_lock(&upload_lock(&id))
+                .await?
+                .ok_or(Error::Locked)?;
+            let upload = me.get_upload(&owner, &id).await?;
+            if upload.mode != UploadMode::Append || matches!(upload.concat, Concat::Final(_)) {
+                return Err(Error::WrongMode);
+            }
+            if offset != upload.offset {
+                return Err(Error::OffsetMismatch {
+                    current: upload.offset,
+                    given: offset,
+                });
+            }
+            me.append_locked(&owner, upload, checks, body).await
+        })
+        .await
     }
 
-    async fn write_append(
+    /// Appends `body` at the upload's offset; the caller holds its lock.
+    pub(super) async fn append_locked(
         &self,
         owner: &Owner,
-        id: &UploadId,
-        offset: u64,
-        checks: Vec<Checksum>,
+        upload: Upload,
+        checks: Checks,
         body: ByteStream,
     ) -> Result<AppendOutcome> {
-        let _guard = self.catalog.lock(&upload_lock(id)).await?;
-        let upload = self.get_upload(owner, id).await?;
-        if upload.mode != UploadMode::Append || upload.file.is_some() {
-            return Err(Error::WrongMode);
-        }
-        if offset != upload.offset {
-            return Err(Error::OffsetMismatch {
-                current: upload.offset,
-                given: offset,
-            });
-        }
-        let verified = !checks.is_empty();
+        let id = &upload.id;
+        let verified = !checks.is_none();
+        let (verifier, expected) = match checks {
+            Checks::None => (Verifier::new([]), None),
+            Checks::Given(given) => (Verifier::new(given), None),
+            Checks::Trailing {
+                computing,
+                expected,
+            } => (Verifier::computing(computing), Some(expected)),
+        };
         let mut body = Body::new(body, self.limits.body_idle_timeout);
         let mut digests = Some(Digests {
             hasher: self.tail_hasher(&upload)?,
-            verifier: Verifier::new(checks),
+            verifier,
         });
         let end = upload.size.unwrap_or(self.limits.max_file_size);
         let mut at = upload.offset;
@@ -129,29 +173,39 @@ impl UploadService {
                 }
             }
         }
-        let Digests { hasher, verifier } = digests.expect("digests present");
+        let Digests {
+            hasher,
+            mut verifier,
+        } = digests.expect("digests present");
         if verified {
             if let Some(error) = broke_off {
                 let appended = self.appended(owner, id).await?;
                 return Ok(AppendOutcome::Interrupted { appended, error });
+            }
+            if let Some(expected) = expected {
+                verifier.expect(expected()?).map_err(|a| {
+                    Error::InvalidTrailer(format!("{} is not computed here", a.name()))
+                })?;
             }
             let failed = verifier.mismatches();
             if !failed.is_empty() {
                 return Err(Error::DigestMismatch(failed));
             }
         }
-        let tail = (!hasher.is_empty()).then(|| hasher.save());
-        self.catalog
-            .record_append(
-                id,
-                upload.offset,
-                at,
-                &sealed,
-                tail.as_deref(),
-                self.expiry(),
-            )
-            .await
-            .map_err(not_found)?;
+        if at != upload.offset || !sealed.is_empty() {
+            let tail = (!hasher.is_empty()).then(|| hasher.save());
+            self.catalog
+                .record_append(
+                    id,
+                    upload.offset,
+                    at,
+                    &sealed,
+                    tail.as_deref(),
+                    self.expiry(),
+                )
+                .await
+                .map_err(not_found)?;
+        }
         let appended = self.appended(owner, id).await?;
         Ok(match broke_off {
             Some(error) => AppendOutcome::Interrupted { appended, error },
@@ -167,9 +221,16 @@ impl UploadService {
         id: &UploadId,
         size: u64,
     ) -> Result<Appended> {
-        let _guard = self.catalog.lock(&upload_lock(id)).await?;
+        let _guard = self
+            .catalog
+            .try_lock(&upload_lock(id))
+            .await?
+            .ok_or(Error::Locked)?;
         let upload = self.get_upload(owner, id).await?;
-        if upload.mode != UploadMode::Append || upload.file.is_some() {
+        if upload.mode != UploadMode::Append
+            || upload.file.is_some()
+            || matches!(upload.concat, Concat::Final(_))
+        {
             return Err(Error::WrongMode);
         }
         match upload.size {
@@ -248,7 +309,7 @@ impl UploadService {
 
     async fn appended(&self, owner: &Owner, id: &UploadId) -> Result<Appended> {
         let upload = self.get_upload(owner, id).await?;
-        let full = upload.size == Some(upload.offset) && upload.missing().is_empty();
+        let full = upload.is_full();
         Ok(Appended { upload, full })
     }
 }

@@ -17,16 +17,33 @@ use crate::catalog::{CatalogError, NewBlob};
 use crate::checksum::{Algorithm, Hasher};
 use crate::error::{Error, Result};
 use crate::hash::{ContentHash, Digest32};
-use crate::model::{Blob, BlobId, Claims, FileId, FileRecord, NewFile, Owner, Timestamp, UploadId};
+use crate::model::{
+    Blob, BlobId, Claims, Concat, EndReason, FileId, FileRecord, NewFile, Owner, Timestamp, Upload,
+    UploadId,
+};
 use crate::store::StoreError;
 
 use super::{UploadService, upload_lock};
 
 impl UploadService {
     /// Completes an upload into a file. Repeating it returns the same file.
+    /// Partial and final uploads complete through concatenation instead.
     pub async fn complete(&self, owner: &Owner, id: &UploadId) -> Result<FileRecord> {
         let _guard = self.catalog.lock(&upload_lock(id)).await?;
         let upload = self.get_upload(owner, id).await?;
+        if upload.concat != Concat::None {
+            return Err(Error::WrongMode);
+        }
+        self.complete_locked(owner, upload).await
+    }
+
+    /// Completes `upload`; the caller holds its lock.
+    pub(super) async fn complete_locked(
+        &self,
+        owner: &Owner,
+        upload: Upload,
+    ) -> Result<FileRecord> {
+        let id = &upload.id;
         if let Some(file) = &upload.file {
             return self
                 .catalog
@@ -42,7 +59,7 @@ impl UploadService {
         let chunks = self.catalog.chunks(id).await?;
         let hash = ContentHash::from_block_digests(chunks.iter().flat_map(|c| &c.digests));
         if upload.claims.hash.is_some_and(|claimed| claimed != hash) {
-            self.discard(&upload).await?;
+            self.discard(&upload, Some(EndReason::Rejected)).await?;
             return Err(Error::HashMismatch("sha256-4m hash"));
         }
 
@@ -79,7 +96,9 @@ impl UploadService {
             Err(e @ Error::HashMismatch(_)) => {
                 // Forget the upload first: a crash in between leaves an
                 // orphan blob file, never an upload that cannot complete.
-                self.catalog.delete_upload(id).await?;
+                self.catalog
+                    .end_upload(id, EndReason::Rejected, Timestamp::now())
+                    .await?;
                 self.store.delete(&blob.id).await?;
                 return Err(e);
             }

@@ -10,7 +10,7 @@
 use crate::catalog::CatalogError;
 use crate::error::{Error, Result};
 use crate::model::{
-    Blob, BlobId, Claims, FileId, FileRecord, NewFile, Owner, Timestamp, Upload, UploadId,
+    Blob, BlobId, Claims, Concat, FileId, FileRecord, NewFile, Owner, Timestamp, Upload, UploadId,
     UploadMode,
 };
 use crate::name;
@@ -35,6 +35,22 @@ pub struct NewAppendUpload {
     pub mime: Option<String>,
     /// `None` while the length is deferred.
     pub size: Option<u64>,
+    /// Kept verbatim with the upload (tus `Upload-Metadata`).
+    pub meta: Option<String>,
+    /// `None` or `Partial`; final uploads are made by `create_final`.
+    pub concat: Concat,
+}
+
+/// An upload about to be recorded, before it has an id and staging.
+pub(super) struct Draft {
+    pub name: String,
+    pub mime: String,
+    pub size: Option<u64>,
+    pub claims: Claims,
+    pub chunk_size: u64,
+    pub mode: UploadMode,
+    pub concat: Concat,
+    pub meta: Option<String>,
 }
 
 /// What the check found.
@@ -73,18 +89,23 @@ impl UploadService {
             .find_resumable(owner, &hash, req.size, &name)
             .await?
             && upload.claims == req.claims
+            && !upload.is_expired(Timestamp::now())
         {
             return Ok(CreateOutcome::Resumed(upload));
         }
         let upload = self
             .start(
                 owner,
-                name,
-                mime,
-                Some(req.size),
-                req.claims,
-                chunk_size,
-                UploadMode::Chunks,
+                Draft {
+                    name,
+                    mime,
+                    size: Some(req.size),
+                    claims: req.claims,
+                    chunk_size,
+                    mode: UploadMode::Chunks,
+                    concat: Concat::None,
+                    meta: None,
+                },
             )
             .await?;
         Ok(CreateOutcome::Created(upload))
@@ -92,55 +113,56 @@ impl UploadService {
 
     /// Starts an append upload (tus creation, form posts).
     pub async fn create_append(&self, owner: &Owner, req: NewAppendUpload) -> Result<Upload> {
+        assert!(
+            !matches!(req.concat, Concat::Final(_)),
+            "final uploads are made by create_final"
+        );
         let name = name::normalize(&req.name)?;
         let mime = self.mime_for(&name, req.mime.as_deref())?;
         if let Some(size) = req.size {
             self.check_size(size)?;
         }
-        // An unknown length may grow up to the limit: size chunks for that.
-        let chunk_size = pick_chunk_size(
-            req.size.unwrap_or(self.limits.max_file_size),
-            None,
-            self.store.min_chunk_size(),
-        )?;
-        self.start(
-            owner,
+        let draft = Draft {
             name,
             mime,
-            req.size,
-            Claims::default(),
-            chunk_size,
-            UploadMode::Append,
-        )
-        .await
+            size: req.size,
+            claims: Claims::default(),
+            chunk_size: self.append_chunk_size(req.size)?,
+            mode: UploadMode::Append,
+            concat: req.concat,
+            meta: req.meta,
+        };
+        self.start(owner, draft).await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn start(
-        &self,
-        owner: &Owner,
-        name: String,
-        mime: String,
-        size: Option<u64>,
-        claims: Claims,
-        chunk_size: u64,
-        mode: UploadMode,
-    ) -> Result<Upload> {
-        let staging = self.store.begin(&BlobId::random(), size).await?;
+    /// The chunk size of an append upload. An unknown length may grow up
+    /// to the limit: chunks are sized for that.
+    pub(super) fn append_chunk_size(&self, size: Option<u64>) -> Result<u64> {
+        pick_chunk_size(
+            size.unwrap_or(self.limits.max_file_size),
+            None,
+            self.store.min_chunk_size(),
+        )
+    }
+
+    pub(super) async fn start(&self, owner: &Owner, draft: Draft) -> Result<Upload> {
+        let staging = self.store.begin(&BlobId::random(), draft.size).await?;
         let now = Timestamp::now();
         let upload = Upload {
             id: UploadId::random(),
             owner: owner.clone(),
-            name,
-            mime,
-            size,
-            claims,
-            chunk_size,
-            mode,
+            name: draft.name,
+            mime: draft.mime,
+            size: draft.size,
+            claims: draft.claims,
+            chunk_size: draft.chunk_size,
+            mode: draft.mode,
             staging,
             offset: 0,
             tail: None,
             file: None,
+            concat: draft.concat,
+            meta: draft.meta,
             created_at: now,
             expires_at: self.expiry(),
             received: Vec::new(),
@@ -186,7 +208,7 @@ impl UploadService {
     }
 
     /// The media type: as given (if it is one), else guessed from the name.
-    fn mime_for(&self, name: &str, given: Option<&str>) -> Result<String> {
+    pub(super) fn mime_for(&self, name: &str, given: Option<&str>) -> Result<String> {
         match given.map(str::trim).filter(|m| !m.is_empty()) {
             Some(m) => m
                 .parse::<mime_guess::mime::Mime>()

@@ -4,11 +4,11 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::model::{FileId, FilePage, FileQuery, FileRecord, Owner};
+use crate::model::{Concat, FileId, FilePage, FileQuery, FileRecord, Owner};
 use crate::store::{ByteStream, StoreError};
 
 use super::UploadService;
-use super::append::AppendOutcome;
+use super::append::{AppendOutcome, Checks};
 use super::create::NewAppendUpload;
 
 /// A file opened for reading.
@@ -37,11 +37,16 @@ impl UploadService {
                     name: name.to_owned(),
                     mime: mime.map(str::to_owned),
                     size: None,
+                    meta: None,
+                    concat: Concat::None,
                 },
             )
             .await?;
         let stored = async {
-            let size = match self.append(owner, &upload.id, 0, Vec::new(), body).await? {
+            let size = match self
+                .append(owner, &upload.id, 0, Checks::None, body)
+                .await?
+            {
                 AppendOutcome::Done(a) => a.upload.offset,
                 AppendOutcome::Interrupted { error, .. } => return Err(error),
             };
@@ -58,7 +63,7 @@ impl UploadService {
                 Ok(file)
             }
             Err(e) => {
-                if let Err(cleanup) = self.discard(&upload).await {
+                if let Err(cleanup) = self.discard(&upload, None).await {
                     tracing::warn!(upload = %upload.id, error = %cleanup, "could not discard a failed form upload");
                 }
                 Err(e)

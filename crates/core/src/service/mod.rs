@@ -9,11 +9,13 @@
 //! - `append`: appends at an offset in pieces of any length (tus, forms)
 //! - `ingest`: the shared write path: stream → block digests + store writer
 //! - `complete`: verification and commit into a file, deduplicated
+//! - `concat`: partial uploads and their concatenation into final uploads
 //! - `files`: listing, reading and deleting files
 
 mod append;
 mod chunks;
 mod complete;
+mod concat;
 mod create;
 mod files;
 mod ingest;
@@ -21,15 +23,16 @@ mod ingest;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use append::{AppendOutcome, Appended};
+pub use append::{AppendOutcome, Appended, Checks};
 pub use chunks::ChunkPut;
+pub use concat::NewFinalUpload;
 pub use create::{CreateOutcome, NewAppendUpload, NewUpload};
 pub use files::Download;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::hash::BLOCK_SIZE;
-use crate::model::{Owner, Timestamp, Upload, UploadId};
+use crate::model::{Concat, EndReason, Owner, Timestamp, Upload, UploadId};
 use crate::store::BlobStore;
 
 /// The chunk size picked when a client asks for none: 8 MiB.
@@ -80,28 +83,70 @@ impl UploadService {
         &self.limits
     }
 
-    /// An upload of `owner`; anyone else's is as good as missing.
+    /// An upload of `owner`; anyone else's is as good as missing. An
+    /// unfinished upload past its expiry, or one that ended, is gone.
     pub async fn get_upload(&self, owner: &Owner, id: &UploadId) -> Result<Upload> {
+        let upload = self.find_upload(owner, id).await?;
+        if upload.is_expired(Timestamp::now()) {
+            return Err(Error::UploadGone(EndReason::Expired));
+        }
+        Ok(upload)
+    }
+
+    /// An upload of `owner`, expired or not.
+    async fn find_upload(&self, owner: &Owner, id: &UploadId) -> Result<Upload> {
         match self.catalog.get_upload(id).await? {
             Some(u) if &u.owner == owner => Ok(u),
-            _ => Err(Error::UploadNotFound),
+            Some(_) => Err(Error::UploadNotFound),
+            None => match self.catalog.ended_upload(id).await? {
+                Some(ended) if &ended.owner == owner => Err(Error::UploadGone(ended.reason)),
+                _ => Err(Error::UploadNotFound),
+            },
         }
     }
 
-    /// Abandons an upload: its staged bytes and its record.
+    /// Abandons an upload, expired or not: its staged bytes and its record.
+    /// A completed upload's file stays. Unfinished final uploads made of it
+    /// end with it, as they can no longer complete.
     pub async fn delete_upload(&self, owner: &Owner, id: &UploadId) -> Result<()> {
-        // Not in the middle of an append or a completion.
-        let _guard = self.catalog.lock(&upload_lock(id)).await?;
-        let upload = self.get_upload(owner, id).await?;
-        self.discard(&upload).await
+        let upload = {
+            // Not in the middle of an append or a completion.
+            let _guard = self.catalog.lock(&upload_lock(id)).await?;
+            let upload = self.find_upload(owner, id).await?;
+            self.discard(&upload, Some(EndReason::Terminated)).await?;
+            upload
+        };
+        if upload.concat == Concat::Partial {
+            for fin in self.catalog.finals_with_part(id).await? {
+                let _guard = self.catalog.lock(&upload_lock(&fin)).await?;
+                if let Ok(fin) = self.find_upload(owner, &fin).await
+                    && fin.file.is_none()
+                {
+                    self.discard(&fin, Some(EndReason::Terminated)).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Forgets an upload and its staged bytes (a completed upload's bytes
-    /// belong to its file and stay).
-    async fn discard(&self, upload: &Upload) -> Result<()> {
-        self.catalog.delete_upload(&upload.id).await?;
+    /// Forgets an upload and its staged bytes, remembering why it ended if
+    /// a client may ask (a completed upload's bytes belong to its file and
+    /// stay).
+    async fn discard(&self, upload: &Upload, reason: Option<EndReason>) -> Result<()> {
+        match reason {
+            Some(reason) => {
+                self.catalog
+                    .end_upload(&upload.id, reason, Timestamp::now())
+                    .await?
+            }
+            None => self.catalog.delete_upload(&upload.id).await?,
+        };
         if upload.file.is_none() {
             self.store.abort(&upload.staging).await?;
+            if upload.concat == Concat::Partial {
+                // A finished part was committed into its own blob.
+                self.store.delete(&upload.staging.blob).await?;
+            }
         }
         Ok(())
     }

@@ -41,30 +41,8 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn status_code(&self) -> StatusCode {
-        use CoreError as C;
         match self {
-            ApiError::Core(e) => match e {
-                C::InvalidName(_)
-                | C::InvalidMime
-                | C::InvalidChunkSize { .. }
-                | C::ChunkOutOfRange { .. }
-                | C::ChunkLength { .. }
-                | C::LengthUnknown
-                | C::InvalidCursor
-                | C::Body(_) => StatusCode::BAD_REQUEST,
-                C::FileTooLarge { .. } | C::PastEnd { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                C::UploadNotFound | C::FileNotFound => StatusCode::NOT_FOUND,
-                C::MissingChunks(_)
-                | C::OffsetMismatch { .. }
-                | C::WrongMode
-                | C::LengthAlreadySet(_)
-                | C::Contended => StatusCode::CONFLICT,
-                C::DigestMismatch(_) | C::ChunkHashMismatch(_) | C::HashMismatch(_) => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
-                C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-                C::Store(_) | C::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+            ApiError::Core(e) => core_status(e),
             ApiError::InvalidJson(_)
             | ApiError::InvalidRequest(_)
             | ApiError::InvalidHash(_)
@@ -90,6 +68,10 @@ impl ApiError {
                 C::FileTooLarge { .. } => "file_too_large",
                 C::InvalidChunkSize { .. } => "invalid_chunk_size",
                 C::UploadNotFound => "upload_not_found",
+                C::UploadGone(_) => "upload_gone",
+                C::Locked => "upload_busy",
+                C::InvalidPart { .. } => "invalid_concat",
+                C::InvalidTrailer(_) => "invalid_checksum_trailer",
                 C::FileNotFound => "file_not_found",
                 C::ChunkOutOfRange { .. } => "chunk_index_out_of_range",
                 C::ChunkLength { .. } => "chunk_length_mismatch",
@@ -133,9 +115,48 @@ impl ApiError {
     }
 }
 
+/// The status of a core error in the JSON API.
+pub fn core_status(e: &CoreError) -> StatusCode {
+    use CoreError as C;
+    match e {
+        C::InvalidName(_)
+        | C::InvalidMime
+        | C::InvalidChunkSize { .. }
+        | C::ChunkOutOfRange { .. }
+        | C::ChunkLength { .. }
+        | C::LengthUnknown
+        | C::InvalidCursor
+        | C::InvalidPart { .. }
+        | C::InvalidTrailer(_)
+        | C::Body(_) => StatusCode::BAD_REQUEST,
+        C::FileTooLarge { .. } | C::PastEnd { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        C::UploadNotFound | C::FileNotFound => StatusCode::NOT_FOUND,
+        C::UploadGone(_) => StatusCode::GONE,
+        C::MissingChunks(_)
+        | C::OffsetMismatch { .. }
+        | C::WrongMode
+        | C::LengthAlreadySet(_)
+        | C::Locked
+        | C::Contended => StatusCode::CONFLICT,
+        C::DigestMismatch(_) | C::ChunkHashMismatch(_) | C::HashMismatch(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        C::Store(_) | C::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
+        self.render(status)
+    }
+}
+
+impl ApiError {
+    /// The error's JSON body under `status` (a door with its own status
+    /// conventions, like tus, picks the status; the body stays the same).
+    pub fn render(self, status: StatusCode) -> Response {
         if status.is_server_error() {
             tracing::error!(error = %self, detail = ?self, "request failed");
         }
@@ -147,6 +168,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Core(CoreError::OffsetMismatch { current, .. }) => {
                 error["offset"] = json!(current)
+            }
+            ApiError::Core(CoreError::UploadGone(reason)) => {
+                error["reason"] = json!(reason.as_str())
             }
             _ => {}
         }

@@ -3,6 +3,7 @@
 //! - [`api`]: the JSON chunk API under `/api/v1/uploads`
 //! - [`files`]: listing and deleting files, and downloads at `/files/{id}`
 //! - [`form`]: `multipart/form-data` posts
+//! - [`tus`]: tus 1.0.0 with its extensions under `/tus/`
 //! - [`request`]: parsing request parts into typed values
 //! - [`views`]: the JSON shapes of uploads and files
 //! - [`error`]: the one error type, its statuses and stable codes
@@ -12,14 +13,18 @@ pub mod error;
 pub mod files;
 pub mod form;
 pub mod request;
+pub mod tus;
 pub mod views;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::{get, post, put};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use tusk_core::UploadService;
 use tusk_core::model::Owner;
@@ -30,6 +35,8 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<UploadService>,
+    /// Origins whose pages may call the server (CORS); empty: any origin.
+    pub cors_origins: Vec<String>,
 }
 
 /// The owner a request acts for. Without accounts, every request acts for
@@ -85,9 +92,62 @@ pub fn app(state: AppState) -> Router {
             "/files/{id}/{name}",
             get(files::download).fallback(method_not_allowed),
         )
+        .merge(tus::router())
         .fallback(not_found)
+        .layer(cors(&state.cors_origins))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            tus::discovery,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Response headers a page on another origin may read: the tus ones and
+/// those of downloads.
+const EXPOSED: [&str; 16] = [
+    "location",
+    "upload-offset",
+    "upload-length",
+    "upload-metadata",
+    "upload-expires",
+    "upload-concat",
+    "upload-defer-length",
+    "tus-resumable",
+    "tus-version",
+    "tus-extension",
+    "tus-max-size",
+    "tus-checksum-algorithm",
+    "content-range",
+    "content-disposition",
+    "accept-ranges",
+    "etag",
+];
+
+/// CORS for pages hosted elsewhere (tus clients usually are): preflights
+/// are answered, any request header may be sent, and every tus header can
+/// be read. No credentials (cookies) are involved: a bearer token travels
+/// in `Authorization`, which CORS allows without them.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.is_empty() {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(EXPOSED.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(24 * 3600))
 }
 
 async fn not_found() -> ApiError {

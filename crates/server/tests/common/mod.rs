@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tus;
+
 use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
@@ -31,11 +33,8 @@ impl TestServer {
     /// Starts a server after `adjust` edits its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut tusk_server::ServeConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = tusk_server::ServeConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data: dir.path().join("data"),
-            max_file_size: 1 << 40,
-        };
+        let mut config = tusk_server::ServeConfig::new(dir.path().join("data"));
+        config.listen = "127.0.0.1:0".parse().unwrap();
         adjust(&mut config);
         let state = tusk_server::open(&config).await.expect("open data folder");
         let listener = TcpListener::bind(config.listen).await.expect("bind");
