@@ -22,7 +22,7 @@ use crate::model::{ChunkRecord, ChunkRef, Concat, Owner, Upload, UploadId, Uploa
 use crate::store::ByteStream;
 
 use super::ingest::{Body, Digests, Stop, pump};
-use super::{UploadService, detach, not_found, upload_lock};
+use super::{APPEND_PATIENCE, UploadService, detach, not_found, upload_lock};
 
 /// The state of an append upload after an append.
 #[derive(Debug, Clone)]
@@ -71,8 +71,9 @@ impl Checks {
 
 impl UploadService {
     /// Appends `body` at `offset`, which must be the upload's current
-    /// offset. One append per upload at a time: another one running makes
-    /// this fail with [`Error::Locked`] at once.
+    /// offset. One append per upload at a time: if another one runs and
+    /// does not end within [`APPEND_PATIENCE`], this fails with
+    /// [`Error::Locked`].
     pub async fn append(
         self: &Arc<Self>,
         owner: &Owner,
@@ -84,8 +85,7 @@ impl UploadService {
         let (me, owner, id) = (self.clone(), owner.clone(), id.clone());
         detach(async move {
             let _guard = me
-                .catalog
-                .try_lock(&upload_lock(&id))
+                .lock_within(&upload_lock(&id), APPEND_PATIENCE)
                 .await?
                 .ok_or(Error::Locked)?;
             let upload = me.get_upload(&owner, &id).await?;
@@ -222,8 +222,7 @@ impl UploadService {
         size: u64,
     ) -> Result<Appended> {
         let _guard = self
-            .catalog
-            .try_lock(&upload_lock(id))
+            .lock_within(&upload_lock(id), APPEND_PATIENCE)
             .await?
             .ok_or(Error::Locked)?;
         let upload = self.get_upload(owner, id).await?;

@@ -29,11 +29,19 @@ pub use concat::NewFinalUpload;
 pub use create::{CreateOutcome, NewAppendUpload, NewUpload};
 pub use files::Download;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, LockGuard};
 use crate::error::{Error, Result};
 use crate::hash::BLOCK_SIZE;
 use crate::model::{Concat, EndReason, Owner, Timestamp, Upload, UploadId};
 use crate::store::BlobStore;
+
+/// How long an append waits for another one on the same upload to end
+/// before it is refused with [`Error::Locked`]. Short: the other one is
+/// usually a live upload, and its client is told to ask again.
+pub const APPEND_PATIENCE: Duration = Duration::from_secs(1);
+
+/// How often a waiting lock is tried again.
+const LOCK_POLL: Duration = Duration::from_millis(10);
 
 /// The chunk size picked when a client asks for none: 8 MiB.
 pub const DEFAULT_CHUNK_SIZE: u64 = 2 * BLOCK_SIZE;
@@ -93,6 +101,19 @@ impl UploadService {
         Ok(upload)
     }
 
+    /// An upload once no append is running on it, waiting for that at most
+    /// `patience`: what a client about to resume should be told, so that
+    /// it sees every byte a broken-off append it sent is still storing.
+    pub async fn settled_upload(
+        &self,
+        owner: &Owner,
+        id: &UploadId,
+        patience: Duration,
+    ) -> Result<Upload> {
+        let _settled = self.lock_within(&upload_lock(id), patience).await?;
+        self.get_upload(owner, id).await
+    }
+
     /// An upload of `owner`, expired or not.
     async fn find_upload(&self, owner: &Owner, id: &UploadId) -> Result<Upload> {
         match self.catalog.get_upload(id).await? {
@@ -149,6 +170,25 @@ impl UploadService {
             }
         }
         Ok(())
+    }
+
+    /// Holds `key` if it is free or becomes free within `patience`.
+    ///
+    /// Polls [`Catalog::try_lock`] rather than abandoning a waiting
+    /// [`Catalog::lock`] after a timeout: giving up a wait is not safe on
+    /// every backend (a PostgreSQL session could still be granted the lock
+    /// after the waiter left).
+    async fn lock_within(&self, key: &str, patience: Duration) -> Result<Option<LockGuard>> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            if let Some(guard) = self.catalog.try_lock(key).await? {
+                return Ok(Some(guard));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
     }
 
     /// When an upload touched now expires.

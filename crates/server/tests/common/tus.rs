@@ -2,8 +2,6 @@
 //! and raw HTTP/1.1 for what reqwest cannot send (trailers, a body cut
 //! off mid-way).
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -67,23 +65,6 @@ impl TestServer {
         let (status, file) = self.get_json(&format!("/api/v1/files/{file_id}")).await;
         assert_eq!(status, StatusCode::OK, "{file}");
         file["file"].clone()
-    }
-
-    /// Waits until HEAD reports `offset` (a request the server is still
-    /// finishing, e.g. after its client went away).
-    pub async fn await_offset(&self, path: &str, offset: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let r = self.tus_head(path).await;
-            if r.status() == StatusCode::OK && number(&r, "upload-offset") == offset {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "offset never became {offset}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
     /// Opens a raw connection to the server.

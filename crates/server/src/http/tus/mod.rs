@@ -14,6 +14,8 @@ pub mod body;
 pub mod error;
 pub mod headers;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -35,6 +37,9 @@ use error::TusError;
 use headers::{Metadata, VERSION};
 
 type TusResult<T> = Result<T, TusError>;
+
+/// How long HEAD waits for a PATCH in flight to finish.
+const HEAD_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The name a file gets when its metadata names none.
 const UNNAMED: &str = "untitled";
@@ -227,8 +232,12 @@ fn created(upload: &Upload) -> Response {
 }
 
 /// HEAD: the upload's offset, length, metadata and concatenation.
+///
+/// A HEAD usually comes from a client about to resume after its PATCH
+/// broke off; that PATCH may still be storing what arrived. HEAD waits for
+/// it (a while at most), so the offset it reports counts those bytes.
 async fn head(app: &AppState, owner: &Owner, id: &UploadId) -> TusResult<Response> {
-    let mut upload = app.service.get_upload(owner, id).await?;
+    let mut upload = app.service.settled_upload(owner, id, HEAD_PATIENCE).await?;
     if upload.is_full() && upload.file.is_none() && !matches!(upload.concat, Concat::Final(_)) {
         // All bytes arrived but finishing failed (or was cut short): finish
         // now, as the client will not send anything more.
