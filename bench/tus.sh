@@ -5,7 +5,8 @@
 #
 # Each round copies the file with `cp` + `sync` (the baseline: a durable
 # copy), then creates a tus upload on an empty data folder and sends the
-# file in a single PATCH (curl streams it from the page cache). The PATCH is
+# file in a single PATCH (`curl --upload-file` streams it from the page
+# cache). The PATCH is
 # answered once every byte is durable and the file is committed, so the
 # time covers the completion as well.
 #
@@ -55,7 +56,7 @@ patch_once() {
     status=$(curl -sS -o /dev/null -w '%{http_code}' -X PATCH "$base$location" \
         -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
         -H 'Content-Type: application/offset+octet-stream' -H 'Expect:' \
-        --data-binary "@$src")
+        --upload-file "$src")
     t1=$(now)
     [ "$status" = 204 ] || { echo "PATCH answered $status" >&2; exit 1; }
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")

@@ -264,9 +264,10 @@ pub struct Upload {
 
 impl Upload {
     /// Whether an unfinished upload is past its expiry at `now`. Completed
-    /// uploads do not expire: they are a record of their file.
+    /// uploads do not expire: they are a record of their file. Nor do final
+    /// uploads: they wait for their parts, which expire on their own.
     pub fn is_expired(&self, now: Timestamp) -> bool {
-        self.file.is_none() && self.expires_at <= now
+        self.file.is_none() && !matches!(self.concat, Concat::Final(_)) && self.expires_at <= now
     }
 
     /// Whether an append upload holds all its bytes (its length is known

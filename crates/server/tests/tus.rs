@@ -542,3 +542,24 @@ async fn one_patch_at_a_time() {
     let expected = [vec![1u8; 10], vec![2; 10], vec![3; 80]].concat();
     assert_eq!(s.download(&file).await, expected);
 }
+
+#[tokio::test]
+async fn what_tus_does_not_do() {
+    let s = TestServer::start().await;
+    // An upload of the JSON API has no offset: HEAD and PATCH refuse it.
+    let data = random_bytes(100);
+    let upload = s.start_upload("json.bin", &data).await;
+    let path = format!("/tus/{}", upload["id"].as_str().unwrap());
+    assert_eq!(s.tus_head(&path).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.tus_patch(&path, 0, &data).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Methods tus does not define: 405, saying what works.
+    let r = s.tus(Method::PUT, &path).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&r, "allow"), "HEAD, PATCH, DELETE, GET, OPTIONS");
+    let r = s.tus(Method::GET, "/tus/").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&r, "allow"), "POST, OPTIONS");
+}

@@ -168,6 +168,9 @@ pub(crate) enum Stop {
 /// Moves up to `room` bytes from `body` into `writer`, digesting them on the
 /// way. Returns the bytes written and why it stopped. A store error is an
 /// error; what was written before it is then undefined.
+///
+/// Three things overlap: while one batch is written and digested, the next
+/// one is read from the network. At most two batches are held at a time.
 pub(crate) async fn pump(
     body: &mut Body,
     writer: &mut dyn ChunkWriter,
@@ -175,21 +178,38 @@ pub(crate) async fn pump(
     room: u64,
 ) -> Result<(u64, Stop)> {
     let mut written = 0u64;
-    while written < room {
-        let want = usize::try_from(room - written).unwrap_or(usize::MAX);
-        let batch = match body.next_batch(want).await {
+    let mut next = body.next_batch(batch_len(room)).await;
+    loop {
+        let batch = match next {
             Ok(Some(b)) => b,
             Ok(None) => return Ok((written, Stop::BodyEnded)),
             Err(e) => return Ok((written, Stop::BodyFailed(e))),
         };
-        let d = digests.take().expect("digests present between batches");
         let len = batch.len() as u64;
-        let (write, d) = tokio::join!(writer.write(batch.clone()), d.update(batch));
+        let after = room - written - len;
+        let d = digests.take().expect("digests present between batches");
+        let read_ahead = async {
+            if after == 0 {
+                Ok(None)
+            } else {
+                body.next_batch(batch_len(after)).await
+            }
+        };
+        let (write, d, ahead) =
+            tokio::join!(writer.write(batch.clone()), d.update(batch), read_ahead);
         *digests = Some(d?);
         write?;
         written += len;
+        if after == 0 {
+            return Ok((written, Stop::Full));
+        }
+        next = ahead;
     }
-    Ok((written, Stop::Full))
+}
+
+/// The most to read at once when `left` bytes fit.
+fn batch_len(left: u64) -> usize {
+    usize::try_from(left).unwrap_or(usize::MAX).min(BATCH)
 }
 
 #[cfg(test)]

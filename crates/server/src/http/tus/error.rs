@@ -24,7 +24,7 @@ pub enum TusError {
     Header { name: &'static str, why: String },
     #[error("unknown checksum algorithm {0:?}; this server knows md5, sha1, sha256, sha512")]
     UnknownAlgorithm(String),
-    #[error("a PATCH body must be sent as application/offset+octet-stream")]
+    #[error("an upload's bytes must be sent as application/offset+octet-stream")]
     ContentType,
     #[error("a final upload is made of its parts; it cannot be written to")]
     FinalUpload,

@@ -102,26 +102,29 @@ impl Metadata {
         })
     }
 
-    /// The first of `keys` present, as text (invalid UTF-8 replaced).
-    pub fn get(&self, keys: &[&str]) -> Option<String> {
-        keys.iter().find_map(|key| {
-            self.pairs
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-        })
+    /// The value of `key`, as text (invalid UTF-8 replaced).
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     }
 
-    /// The file's name: `filename` or `name`.
+    /// The file's name: `filename`, else `name` (a blank one counts as none).
     pub fn name(&self) -> Option<String> {
-        self.get(&["filename", "name"])
-            .filter(|n| !n.trim().is_empty())
+        ["filename", "name"]
+            .into_iter()
+            .filter_map(|k| self.get(k))
+            .find(|n| !n.trim().is_empty())
     }
 
-    /// The file's media type: `filetype` or `type`, if it is one.
+    /// The file's media type: `filetype`, else `type` (one that is not a
+    /// media type counts as none).
     pub fn mime(&self) -> Option<String> {
-        self.get(&["filetype", "type"])
-            .filter(|m| m.trim().parse::<mime_guess::mime::Mime>().is_ok())
+        ["filetype", "type"]
+            .into_iter()
+            .filter_map(|k| self.get(k))
+            .find(|m| m.trim().parse::<mime_guess::mime::Mime>().is_ok())
     }
 }
 
@@ -255,7 +258,14 @@ mod tests {
         .unwrap();
         assert_eq!(m.name().as_deref(), Some("world_domination_plan.pdf"));
         assert_eq!(m.mime().as_deref(), Some("image/png"));
-        assert_eq!(m.get(&["is_confidential"]).as_deref(), Some(""));
+        assert_eq!(m.get("is_confidential").as_deref(), Some(""));
+        let fallback = Metadata::parse(&with(
+            "upload-metadata",
+            "filename ,name YS50eHQ=,filetype bm9wZQ==,type dGV4dC9wbGFpbg==",
+        ))
+        .unwrap();
+        assert_eq!(fallback.name().as_deref(), Some("a.txt"));
+        assert_eq!(fallback.mime().as_deref(), Some("text/plain"));
         for bad in ["a YQ==,a Yg==", "a !!!", "a YQ== extra", "a YQ==,,b Yg=="] {
             assert!(
                 Metadata::parse(&with("upload-metadata", bad)).is_err(),

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use tusk_core::Error as CoreError;
 use tusk_core::checksum::Algorithm;
-use tusk_core::model::{Concat, EndReason, Owner, Upload, UploadId};
+use tusk_core::model::{Concat, EndReason, Owner, Upload, UploadId, UploadMode};
 use tusk_core::service::{AppendOutcome, Checks, NewAppendUpload, NewFinalUpload};
 
 use super::error::ApiError;
@@ -94,7 +94,7 @@ async fn collection(
 ) -> Response {
     match method {
         Method::POST => create(&app, &owner, &headers, body).await.into_response(),
-        _ => TusError::Api(ApiError::MethodNotAllowed).into_response(),
+        _ => not_allowed("POST, OPTIONS"),
     }
 }
 
@@ -115,7 +115,7 @@ async fn resource(
         Method::PATCH => patch(&app, &owner, &id, &headers, body).await,
         Method::DELETE => terminate(&app, &owner, &id).await,
         Method::GET => redirect_to_file(&app, &owner, &id).await,
-        _ => Err(TusError::Api(ApiError::MethodNotAllowed)),
+        _ => return not_allowed("HEAD, PATCH, DELETE, GET, OPTIONS"),
     };
     done.into_response()
 }
@@ -238,9 +238,15 @@ fn created(upload: &Upload) -> Response {
 /// it (a while at most), so the offset it reports counts those bytes.
 async fn head(app: &AppState, owner: &Owner, id: &UploadId) -> TusResult<Response> {
     let mut upload = app.service.settled_upload(owner, id, HEAD_PATIENCE).await?;
-    if upload.is_full() && upload.file.is_none() && !matches!(upload.concat, Concat::Final(_)) {
-        // All bytes arrived but finishing failed (or was cut short): finish
-        // now, as the client will not send anything more.
+    if upload.mode != UploadMode::Append {
+        // A chunked upload of the JSON API has no offset to report.
+        return Err(CoreError::WrongMode.into());
+    }
+    if upload.is_full() && upload.file.is_none() && upload.concat == Concat::None {
+        // All bytes arrived but completing failed (or was cut short):
+        // complete now, as the client will not send anything more. (A
+        // partial upload needs no such help: concatenation commits its
+        // parts itself.)
         finish(app, owner, &upload).await?;
         upload = app.service.get_upload(owner, id).await?;
     }
@@ -405,6 +411,15 @@ async fn redirect_to_file(app: &AppState, owner: &Owner, id: &UploadId) -> TusRe
         HeaderValue::from_str(&download_path(&file)).expect("an encoded path"),
     );
     Ok(response)
+}
+
+/// 405, with the methods that work on the path.
+fn not_allowed(allow: &'static str) -> Response {
+    let mut response = TusError::Api(ApiError::MethodNotAllowed).into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 /// Whether the request carries a non-empty body.

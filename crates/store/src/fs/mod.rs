@@ -7,7 +7,9 @@
 //!
 //! Chunks are written in place at their offset with positional writes, so
 //! parallel chunks of one upload never move each other's bytes and there is
-//! no merge step. A chunk is durable once `fdatasync` returns. Commit is
+//! no merge step; the bulk of them bypasses the page cache (`O_DIRECT`)
+//! where the file system allows. A chunk is durable once `fdatasync`
+//! returns. Commit is
 //! fsync + rename into `blobs/` + fsync of the directories: O(1) in the size
 //! of the file. Names on disk are blob ids chosen by the server, never
 //! anything a client sent.
@@ -19,6 +21,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod direct;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -27,6 +31,8 @@ use tokio::task::spawn_blocking;
 use tokio_util::io::ReaderStream;
 use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging};
 use tusk_core::store::{BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
+
+use direct::DirectWriter;
 
 /// Read buffer of downloads.
 const READ_BUF: usize = 256 * 1024;
@@ -141,10 +147,16 @@ impl BlobStore for FsStore {
         start: u64,
     ) -> StoreResult<Box<dyn ChunkWriter>> {
         let path = self.part_path(&staging.blob);
-        let file = blocking(move || OpenOptions::new().write(true).open(path)).await?;
+        let (file, direct) = blocking(move || {
+            let file = OpenOptions::new().write(true).open(&path)?;
+            Ok((file, direct::open(&path)))
+        })
+        .await?;
+        let (file, pos) = (Arc::new(file), chunk.offset + start);
         Ok(Box::new(FsChunkWriter {
-            file: Arc::new(file),
-            pos: chunk.offset + start,
+            direct: direct.map(|d| DirectWriter::new(d, file.clone(), pos)),
+            file,
+            pos,
             end: chunk.offset + chunk.len,
         }))
     }
@@ -209,9 +221,12 @@ impl BlobStore for FsStore {
     }
 }
 
-/// Writes one chunk of a part file with positional writes.
+/// Writes one chunk of a part file with positional writes: through
+/// [`direct`] where the file system allows it, else through the page cache
+/// with writeback started after each write.
 struct FsChunkWriter {
     file: Arc<File>,
+    direct: Option<DirectWriter>,
     /// Where the next byte goes.
     pos: u64,
     /// One past the chunk's last byte.
@@ -225,22 +240,37 @@ impl ChunkWriter for FsChunkWriter {
         if self.pos + len > self.end {
             return Err(StoreError::OutOfBounds);
         }
-        let (file, pos) = (self.file.clone(), self.pos);
-        blocking(move || {
-            file.write_all_at(&data, pos)?;
-            start_writeback(&file, pos, data.len() as u64)
-        })
-        .await?;
+        match &mut self.direct {
+            Some(direct) => direct.write(&data).await?,
+            None => {
+                let (file, pos) = (self.file.clone(), self.pos);
+                blocking(move || {
+                    file.write_all_at(&data, pos)?;
+                    start_writeback(&file, pos, data.len() as u64)
+                })
+                .await?
+            }
+        }
         self.pos += len;
         Ok(())
     }
 
-    async fn sync(self: Box<Self>) -> StoreResult<()> {
-        blocking(move || self.file.sync_data()).await
+    async fn sync(mut self: Box<Self>) -> StoreResult<()> {
+        self.drain_and_sync().await
     }
 
-    async fn finish(self: Box<Self>) -> StoreResult<String> {
-        blocking(move || self.file.sync_data()).await?;
+    async fn finish(mut self: Box<Self>) -> StoreResult<String> {
+        self.drain_and_sync().await?;
         Ok(String::new())
+    }
+}
+
+impl FsChunkWriter {
+    async fn drain_and_sync(&mut self) -> StoreResult<()> {
+        if let Some(direct) = &mut self.direct {
+            direct.drain().await?;
+        }
+        let file = self.file.clone();
+        blocking(move || file.sync_data()).await
     }
 }
