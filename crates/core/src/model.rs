@@ -263,11 +263,16 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// Whether an unfinished upload is past its expiry at `now`. Completed
-    /// uploads do not expire: they are a record of their file. Nor do final
-    /// uploads: they wait for their parts, which expire on their own.
+    /// Whether the upload expires when idle. Completed uploads do not: they
+    /// are a record of their file. Nor do final uploads: they wait for their
+    /// parts, which expire on their own.
+    pub fn can_expire(&self) -> bool {
+        self.file.is_none() && !matches!(self.concat, Concat::Final(_))
+    }
+
+    /// Whether the upload is past its expiry at `now`.
     pub fn is_expired(&self, now: Timestamp) -> bool {
-        self.file.is_none() && !matches!(self.concat, Concat::Final(_)) && self.expires_at <= now
+        self.can_expire() && self.expires_at <= now
     }
 
     /// Whether an append upload holds all its bytes (its length is known

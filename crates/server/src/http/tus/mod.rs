@@ -271,7 +271,7 @@ async fn head(app: &AppState, owner: &Owner, id: &UploadId) -> TusResult<Respons
         );
     }
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if upload.file.is_none() {
+    if upload.can_expire() {
         expires(h, &upload);
     }
     Ok(response)
