@@ -113,10 +113,10 @@ impl UploadService {
 
     /// Starts an append upload (tus creation, form posts).
     pub async fn create_append(&self, owner: &Owner, req: NewAppendUpload) -> Result<Upload> {
-        assert!(
-            !matches!(req.concat, Concat::Final(_)),
-            "final uploads are made by create_final"
-        );
+        if matches!(req.concat, Concat::Final(_)) {
+            // Final uploads are made by `create_final`, from their parts.
+            return Err(Error::WrongMode);
+        }
         let name = name::normalize(&req.name)?;
         let mime = self.mime_for(&name, req.mime.as_deref())?;
         if let Some(size) = req.size {
