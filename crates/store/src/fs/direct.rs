@@ -21,7 +21,7 @@ use tokio::task::{JoinHandle, spawn_blocking};
 /// The alignment `O_DIRECT` needs (of memory, offsets and lengths).
 const ALIGN: usize = 4096;
 /// Bytes gathered before they go to the device in one write.
-const FLUSH_AT: usize = 1 << 20;
+const FLUSH_AT: usize = 512 << 10;
 
 type Buf = AVec<u8, RuntimeAlign>;
 
