@@ -93,6 +93,22 @@ impl UploadService {
         Ok((upload, file))
     }
 
+    /// Finishes an append upload that holds all its bytes, whatever its
+    /// part in a concatenation: a plain upload completes into its file
+    /// (returned); a partial upload is committed for its final uploads; a
+    /// final upload completes by itself once its parts are finished.
+    pub async fn finish(
+        self: &Arc<Self>,
+        owner: &Owner,
+        upload: &Upload,
+    ) -> Result<Option<FileRecord>> {
+        match upload.concat {
+            Concat::None => self.complete(owner, &upload.id).await.map(Some),
+            Concat::Partial => self.complete_part(owner, &upload.id).await.map(|()| None),
+            Concat::Final(_) => Ok(None),
+        }
+    }
+
     /// Finishes a partial upload that holds all its bytes: commits them,
     /// then completes the final uploads that were waiting for it.
     pub async fn complete_part(self: &Arc<Self>, owner: &Owner, id: &UploadId) -> Result<()> {

@@ -205,7 +205,11 @@ async fn create(app: &AppState, owner: &Owner, h: &HeaderMap, body: Body) -> Tus
     let written = if with_body {
         write(app, owner, &upload, h, body).await
     } else if upload.size == Some(0) {
-        finish(app, owner, &upload).await.map(|()| upload.clone())
+        app.service
+            .finish(owner, &upload)
+            .await
+            .map(|_| upload.clone())
+            .map_err(TusError::from)
     } else {
         Ok(upload.clone())
     };
@@ -247,7 +251,7 @@ async fn head(app: &AppState, owner: &Owner, id: &UploadId) -> TusResult<Respons
         // complete now, as the client will not send anything more. (A
         // partial upload needs no such help: concatenation commits its
         // parts itself.)
-        finish(app, owner, &upload).await?;
+        app.service.finish(owner, &upload).await?;
         upload = app.service.get_upload(owner, id).await?;
     }
     let mut response = StatusCode::OK.into_response();
@@ -358,7 +362,7 @@ async fn write(
     match outcome {
         AppendOutcome::Done(done) => {
             if done.full {
-                finish(app, owner, &done.upload).await?;
+                app.service.finish(owner, &done.upload).await?;
             }
             Ok(done.upload)
         }
@@ -366,17 +370,6 @@ async fn write(
         // checksum) and the offset says how much.
         AppendOutcome::Interrupted { error, .. } => Err(error.into()),
     }
-}
-
-/// Completes an upload that holds all its bytes: into a file, or, for a
-/// partial upload, into a part ready for its final uploads.
-async fn finish(app: &AppState, owner: &Owner, upload: &Upload) -> TusResult<()> {
-    match upload.concat {
-        Concat::None => app.service.complete(owner, &upload.id).await.map(drop)?,
-        Concat::Partial => app.service.complete_part(owner, &upload.id).await?,
-        Concat::Final(_) => {}
-    }
-    Ok(())
 }
 
 /// DELETE: terminates the upload; a completed upload takes its file along.
