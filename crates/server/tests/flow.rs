@@ -301,6 +301,39 @@ async fn content_digest_and_chunk_hash_guard_each_chunk() {
     );
 }
 
+#[tokio::test]
+async fn content_digest_of_one_block_chunks_is_checked() {
+    // With 4 MiB chunks a chunk is one block: the server answers its
+    // Content-Digest from the block digest. It must still refuse a wrong one.
+    let s = TestServer::start().await;
+    let data = random_bytes(4 * MIB + 1000);
+    let (_, body) = s
+        .create(&json!({"name": "blocks", "size": data.len(), "hash": hash(&data), "chunk_size": 4 * MIB}))
+        .await;
+    let uid = body["upload"]["id"].as_str().unwrap().to_owned();
+    let digest = tusk_client::api::content_digest;
+    let put = |index: usize, bytes: &[u8], claimed: &[u8]| {
+        s.http
+            .put(s.url(&format!("/api/v1/uploads/{uid}/chunks/{index}")))
+            .header("content-digest", digest(claimed))
+            .body(bytes.to_vec())
+            .send()
+    };
+    let (first, last) = data.split_at(4 * MIB);
+    for (index, bytes) in [(0, first), (1, last)] {
+        let r = put(index, bytes, b"other bytes").await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "chunk {index}"
+        );
+        let r = put(index, bytes, bytes).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "chunk {index}");
+    }
+    let (status, _) = s.complete(&uid).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_content_at_the_same_time_is_stored_once() {
     let s = TestServer::start().await;
