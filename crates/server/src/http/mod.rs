@@ -6,6 +6,7 @@
 //! - [`tus`]: tus 1.0.0 with its extensions under `/tus/`
 //! - [`request`]: parsing request parts into typed values
 //! - [`views`]: the JSON shapes of uploads and files
+//! - [`web`]: the browser page at `/`, embedded into the binary
 //! - [`error`]: the one error type, its statuses and stable codes
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod form;
 pub mod request;
 pub mod tus;
 pub mod views;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +94,8 @@ pub fn app(state: AppState) -> Router {
             "/files/{id}/{name}",
             get(files::download).fallback(method_not_allowed),
         )
+        .route("/", get(web::index).fallback(method_not_allowed))
+        .route("/web/{*path}", get(web::asset).fallback(method_not_allowed))
         .merge(tus::router())
         .fallback(not_found)
         .layer(cors(&state.cors_origins))

@@ -1,0 +1,181 @@
+// One file's way to the server, after it is hashed: check, send the missing
+// chunks (several at once, each retried on its own), complete.
+
+import * as api from './api.js';
+import { BLOCK, PREFIX, combine, digestRange, hex } from './hash.js';
+
+/** The chunk size the page asks for: one 4 MiB block per chunk, so each
+ * chunk's Content-Digest is a block digest the page already holds. */
+export const CHUNK_SIZE = BLOCK;
+
+/** Chunk requests in flight per file. */
+export const PARALLEL = 4;
+
+function base64(bytes) {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+function chunkRange(item, index) {
+  const start = index * item.chunkSize;
+  return [start, Math.min(item.size, start + item.chunkSize)];
+}
+
+/** The bytes covered by the chunks the server holds. */
+export function ackedBytes(item) {
+  let n = 0;
+  for (const i of item.received) {
+    const [start, end] = chunkRange(item, i);
+    n += end - start;
+  }
+  return n;
+}
+
+/** Takes what the server says about the upload; received never shrinks
+ * while the upload is the same one. */
+function adopt(item, upload) {
+  if (item.uploadId !== upload.id) item.received = new Set();
+  item.uploadId = upload.id;
+  item.chunkSize = upload.chunk_size;
+  item.chunkCount = upload.chunk_count;
+  for (const i of upload.received) item.received.add(i);
+  item.acked = ackedBytes(item);
+}
+
+/** Integrity headers for one chunk: RFC 9530 Content-Digest and the
+ * chunk's own sha256-4m hash, both from the block digests where they can. */
+async function integrity(item, index) {
+  const [start, end] = chunkRange(item, index);
+  const first = start / BLOCK;
+  const blocks = item.digests.slice(first, Math.ceil(end / BLOCK));
+  const digest = blocks.length === 1 ? blocks[0] : await digestRange(item.file, start, end);
+  return {
+    'content-digest': `sha-256=:${base64(digest)}:`,
+    'chunk-hash': PREFIX + hex(await combine(blocks)),
+  };
+}
+
+/** The upload as the server has it, if it is still this file's. */
+async function known(item, ctx) {
+  try {
+    const upload = await api.retrying(() => api.getUpload(item.uploadId, ctx.signal), ctx.retry);
+    if (upload.hash === item.hash && upload.size === item.size) return upload;
+  } catch (err) {
+    if (!(err instanceof api.ApiError) || err.transient) throw err;
+  }
+  item.uploadId = null;
+  item.received = new Set();
+  return null;
+}
+
+/**
+ * Uploads `item` (hashed, with its File). `ctx` carries the abort signal,
+ * the shared chunk slots, and the callbacks: `changed()` after each step,
+ * `stateful()` when the upload id is known, `retry` for waits.
+ */
+export async function upload(item, ctx) {
+  let upload = item.uploadId ? await known(item, ctx) : null;
+  if (upload && upload.file_id) {
+    item.fileId = upload.file_id;
+    return;
+  }
+  if (!upload) {
+    item.state = 'checking';
+    ctx.changed();
+    const claim = { name: item.name, size: item.size, hash: item.hash, chunk_size: CHUNK_SIZE };
+    if (item.type) claim.mime = item.type;
+    const answer = await api.retrying(() => api.check(claim, ctx.signal), ctx.retry);
+    if (answer.status === 'complete') {
+      item.instant = true;
+      item.fileId = answer.file.id;
+      return;
+    }
+    upload = answer.upload;
+  }
+  adopt(item, upload);
+  ctx.stateful();
+  for (let round = 0; ; round++) {
+    item.state = 'uploading';
+    ctx.changed();
+    await sendMissing(item, ctx);
+    item.state = 'completing';
+    ctx.changed();
+    try {
+      const file = await api.retrying(() => api.complete(item.uploadId, ctx.signal), ctx.retry);
+      item.fileId = file.id;
+      return;
+    } catch (err) {
+      // The server lost chunks it had acknowledged (it was restored from
+      // an older backup, say): send them again, once or twice.
+      if (!(err instanceof api.ApiError) || err.code !== 'missing_chunks' || round >= 2) throw err;
+      for (const i of err.detail.missing || []) item.received.delete(i);
+      item.acked = ackedBytes(item);
+    }
+  }
+}
+
+async function sendMissing(item, ctx) {
+  const missing = [];
+  for (let i = 0; i < item.chunkCount; i++) if (!item.received.has(i)) missing.push(i);
+  // A failure stops this file's other lanes too.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  let next = 0;
+  const lane = async () => {
+    while (next < missing.length) {
+      const index = missing[next++];
+      await ctx.slots.acquire(signal);
+      try {
+        const headers = await integrity(item, index);
+        const [start, end] = chunkRange(item, index);
+        const blob = item.file.slice(start, end);
+        const upload = await api.retrying(() => api.putChunk(item.uploadId, index, blob, headers, signal), { ...ctx.retry, signal });
+        for (const i of upload.received) item.received.add(i);
+        item.acked = ackedBytes(item);
+        ctx.changed();
+      } finally {
+        ctx.slots.release();
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, missing.length) }, lane));
+  } catch (err) {
+    stop.abort();
+    throw err;
+  }
+}
+
+/** A counting semaphore whose waits can be aborted. */
+export class Slots {
+  constructor(size) {
+    this.free = size;
+    this.waiting = [];
+  }
+
+  acquire(signal) {
+    if (signal.aborted) return Promise.reject(new DOMException('stopped', 'AbortError'));
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = { resolve };
+      this.waiting.push(waiter);
+      signal.addEventListener('abort', () => {
+        const i = this.waiting.indexOf(waiter);
+        if (i >= 0) {
+          this.waiting.splice(i, 1);
+          reject(new DOMException('stopped', 'AbortError'));
+        }
+      }, { once: true });
+    });
+  }
+
+  release() {
+    const next = this.waiting.shift();
+    if (next) next.resolve();
+    else this.free++;
+  }
+}
