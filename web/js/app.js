@@ -33,9 +33,8 @@ new QueueView(queue, {
 
 function add(entries) {
   if (!entries.length) return;
-  queue.add(entries);
   toast(t('add.added', { count: entries.length }));
-  banner();
+  queue.add(entries).then(banner);
 }
 
 // ---- adding files ----

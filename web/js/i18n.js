@@ -13,6 +13,7 @@ const STRINGS = {
     'add.dropping': 'Drop to upload',
     'add.reading': 'Reading the dropped folders…',
     'add.added': '{count} files added to the queue.',
+    'add.added.one': 'One file added to the queue.',
     'queue.title': 'Queue',
     'queue.pauseAll': 'Pause all',
     'queue.resumeAll': 'Resume all',
@@ -20,6 +21,8 @@ const STRINGS = {
     'queue.clear': 'Clear finished',
     'queue.empty': 'Nothing queued yet.',
     'queue.confirmCancel': 'Cancel {count} unfinished uploads? What was sent is deleted from the server.',
+    'queue.confirmCancel.one': 'Cancel the unfinished upload? What was sent is deleted from the server.',
+    'resume.text.one': 'One unfinished upload from an earlier visit. Browsers cannot reopen files on their own: select the same file again and only the missing parts are sent.',
     'resume.text': '{count} unfinished uploads from an earlier visit. Browsers cannot reopen files on their own: select the same files again and only the missing parts are sent.',
     'resume.select': 'Select the files',
     'resume.forget': 'Forget them',
@@ -208,9 +211,11 @@ export function onLanguage(fn) {
   listeners.push(fn);
 }
 
-/** The text for `key` in the current language, with `{name}` filled in. */
+/** The text for `key` in the current language, with `{name}` filled in.
+ * A `key.one` variant, where a language has one, is used for a count of 1. */
 export function t(key, vars = {}) {
-  const text = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  const one = vars.count === 1 ? STRINGS[lang][`${key}.one`] : undefined;
+  const text = one ?? STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 

@@ -12,11 +12,15 @@ import * as store from './store.js';
 import { Slots, ackedBytes, upload } from './upload.js';
 
 /** Files being hashed at once (they share the worker pool). */
-const HASHING = 2;
+const HASHING = 4;
 /** Hashed files waiting for an upload slot: how far hashing runs ahead. */
 const AHEAD = 16;
-/** Files uploading at once. */
-const UPLOADING = 3;
+/** Files uploading at once: small files are mostly round trips, so
+ * several go together; big ones share the chunk slots. */
+const UPLOADING = 6;
+/** Files taken in per task when many are added at once: reading a
+ * File's size and date can cost the browser a file system call each. */
+const BATCH = 100;
 /** Chunk requests in flight, all files together. */
 const CHUNK_SLOTS = 4;
 
@@ -124,27 +128,37 @@ export class Queue extends EventTarget {
   /**
    * Adds files (`{ file, name }` with the relative name). A file that is
    * one an earlier visit left unfinished (same name, size and date, else
-   * same name and size) goes back into that item.
+   * same name and size) goes back into that item. Large selections are
+   * taken in batches, so the page stays responsive.
    */
-  add(entries) {
+  async add(entries) {
+    for (let at = 0; at < entries.length; at += BATCH) {
+      if (at) await new Promise((resolve) => setTimeout(resolve));
+      this.addBatch(entries.slice(at, at + BATCH));
+    }
+  }
+
+  addBatch(entries) {
     const fresh = [];
+    let pending = this.waitingForFiles;
     for (const { file, name } of entries) {
-      const pending = this.waitingForFiles;
+      const size = file.size;
       const match =
-        pending.find((i) => i.name === name && i.size === file.size && i.lastModified === file.lastModified) ||
-        pending.find((i) => i.name === name && i.size === file.size);
+        pending.length &&
+        (pending.find((i) => i.name === name && i.size === size && i.lastModified === file.lastModified) ||
+          pending.find((i) => i.name === name && i.size === size));
       if (match) {
         this.attach(match, file);
+        pending = this.waitingForFiles;
         continue;
       }
-      const item = new Item({ file, name, size: file.size, lastModified: file.lastModified, type: file.type });
+      const item = new Item({ file, name, size, lastModified: file.lastModified, type: file.type });
       this.items.push(item);
       fresh.push(item);
     }
     store.save(fresh.map((i) => i.record()));
     this.changed();
     this.pump();
-    return entries.length;
   }
 
   /** Gives a waiting item its file back. False if it cannot be that file. */
