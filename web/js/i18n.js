@@ -1,7 +1,7 @@
 // The page's languages: English and Simplified Chinese. The language is
 // the one chosen in the page (kept in localStorage), else the browser's.
 
-const STRINGS = {
+export const STRINGS = {
   en: {
     skip: 'Skip to files',
     language: 'Language',
