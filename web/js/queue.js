@@ -246,7 +246,12 @@ export class Queue extends EventTarget {
         await this.send(item, ctx);
       }
     } catch (err) {
-      if (err && err.name === 'AbortError') return;
+      if (err && err.name === 'AbortError') {
+        // Cancelled while the server was answering: it may have made
+        // something the cancel could not know of yet.
+        if (item.state === 'cancelled') this.forget(item);
+        return;
+      }
       item.state = 'failed';
       item.error = err;
       console.warn(`tusk: ${item.name}:`, err);
@@ -310,12 +315,19 @@ export class Queue extends EventTarget {
     store.remove([item.key]);
     this.changed();
     this.pump();
-    if (item.uploadId) {
-      try {
-        await api.deleteUpload(item.uploadId);
-      } catch (err) {
-        console.warn(`tusk: the server kept the cancelled upload of ${item.name}:`, err);
-      }
+    await this.forget(item);
+  }
+
+  /** Deletes what the server holds of a cancelled item (once). */
+  async forget(item) {
+    const { uploadId, fileId } = item;
+    item.uploadId = null;
+    item.fileId = null;
+    try {
+      if (uploadId) await api.deleteUpload(uploadId);
+      if (fileId) await api.deleteFile(fileId);
+    } catch (err) {
+      console.warn(`tusk: the server kept the cancelled upload of ${item.name}:`, err);
     }
   }
 

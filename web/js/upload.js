@@ -85,16 +85,22 @@ export async function upload(item, ctx) {
     ctx.changed();
     const claim = { name: item.name, size: item.size, hash: item.hash, chunk_size: CHUNK_SIZE };
     if (item.type) claim.mime = item.type;
-    const answer = await api.retrying(() => api.check(claim, ctx.signal), ctx.retry);
+    // The check itself is not aborted: once sent, the server may create an
+    // upload, and a cancelled item must learn its id to delete it.
+    const answer = await api.retrying(() => api.check(claim), ctx.retry);
     if (answer.status === 'complete') {
       item.instant = true;
       item.fileId = answer.file.id;
-      return;
+    } else {
+      upload = answer.upload;
     }
-    upload = answer.upload;
   }
-  adopt(item, upload);
-  ctx.stateful();
+  if (upload) {
+    adopt(item, upload);
+    ctx.stateful();
+  }
+  if (ctx.signal.aborted) throw new DOMException('stopped', 'AbortError');
+  if (item.fileId) return;
   for (let round = 0; ; round++) {
     item.state = 'uploading';
     ctx.changed();
@@ -102,8 +108,11 @@ export async function upload(item, ctx) {
     item.state = 'completing';
     ctx.changed();
     try {
-      const file = await api.retrying(() => api.complete(item.uploadId, ctx.signal), ctx.retry);
+      // Not aborted either: a cancel must learn of a file it came too late
+      // to prevent, to delete it.
+      const file = await api.retrying(() => api.complete(item.uploadId), ctx.retry);
       item.fileId = file.id;
+      if (ctx.signal.aborted) throw new DOMException('stopped', 'AbortError');
       return;
     } catch (err) {
       // The server lost chunks it had acknowledged (it was restored from
