@@ -65,3 +65,40 @@ test('a cancelled upload leaves no upload, no file and no bytes behind', { timeo
   assert.equal(await rowState(page, 'kept.bin'), 'done', 'the finished upload is untouched');
   assert.deepEqual(s.pageErrors, [], 'no uncaught errors in the page');
 });
+
+test('cancelling while the server is answering the check still leaves nothing', { timeout: 600_000 }, async (t) => {
+  const s = await session(t);
+  const { page } = s;
+  const name = 'cancel-early.bin';
+  const file = makeFile(s.files, name, 9 * MiB);
+
+  // Hold the check (POST /api/v1/uploads) until the row was cancelled; then
+  // let it reach the server, which makes an upload the page has not heard of.
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  let made = null;
+  await page.route('**/api/v1/uploads', async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    await released;
+    const response = await route.fetch();
+    const body = await response.json();
+    made = body.upload ? body.upload.id : null;
+    await route.fulfill({ response, json: body });
+  });
+  await page.setInputFiles('#pick-files', file);
+  await waitForState(page, name, 'checking', { timeout: TIMEOUT.upload });
+  await row(page, name).locator('button[data-action=cancel]').click();
+  await waitForState(page, name, 'cancelled', { failOn: [] });
+  release();
+
+  await poll(() => made, (id) => id !== null, { message: 'the held check reached the server' });
+  const gone = await poll(
+    () => s.api.upload(made),
+    (r) => r.status === 410,
+    { timeout: TIMEOUT.step, message: `the upload the check made (${made}) to be deleted` },
+  );
+  assert.equal(gone.body.error.reason, 'terminated');
+  assert.deepEqual(await s.api.files(), [], 'no file recorded');
+  assert.equal(s.chunkPuts.length, 0, 'no chunk was sent');
+  assert.deepEqual(s.pageErrors, [], 'no uncaught errors in the page');
+});
