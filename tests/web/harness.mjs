@@ -276,7 +276,8 @@ export async function session(t, { locale = 'en-US' } = {}) {
   s.server = await startServer();
   s.api = api(s.server.url);
   s.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: TIMEOUT.start });
-  s.context = await s.browser.newContext({ locale, viewport: { width: 1280, height: 1400 } });
+  // Reduced motion: no bar is caught mid-transition in a screenshot.
+  s.context = await s.browser.newContext({ locale, viewport: { width: 1280, height: 1000 }, reducedMotion: 'reduce' });
   s.context.setDefaultTimeout(TIMEOUT.step);
   s.page = await s.context.newPage();
   const page = s.page;

@@ -75,5 +75,10 @@ test('the same bytes under another name are an instant upload: no chunk is sent'
   const b = await assertStored(s, 'copy-of-original.bin', copy);
   assert.notEqual(a.id, b.id, 'two files');
   assert.equal(a.hash, b.hash, 'one content');
+  // The row says so, and the file list follows.
+  assert.match(await row(page, 'copy-of-original.bin').innerText(), /instant/i);
+  for (const name of ['original.bin', 'copy-of-original.bin']) {
+    await page.locator(`#files .file[data-name=${q(name)}]`).waitFor({ state: 'attached' });
+  }
   assert.deepEqual(s.pageErrors, [], 'no uncaught errors in the page');
 });

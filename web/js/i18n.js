@@ -31,6 +31,7 @@ export const STRINGS = {
     'total.busy': '{done} of {count} files · {acked} of {size} · {speed} · {eta} left',
     'total.busyNoEta': '{done} of {count} files · {acked} of {size}',
     'total.done': 'All {count} files uploaded ({size}).',
+    'total.done.one': 'The file is uploaded ({size}).',
     'total.attention': '{done} of {count} files uploaded; {failed} need attention.',
     'state.queued': 'Waiting',
     'state.hashing': 'Hashing {percent}',
