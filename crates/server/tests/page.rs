@@ -45,8 +45,17 @@ async fn the_page_and_its_modules_are_served() {
         }
         seen.push(path);
     }
-    for module in ["queue.js", "hash.js", "hash-worker.js", "sha256.js", "upload.js"] {
-        assert!(seen.iter().any(|p| p.ends_with(module)), "{module} in {seen:?}");
+    for module in [
+        "queue.js",
+        "hash.js",
+        "hash-worker.js",
+        "sha256.js",
+        "upload.js",
+    ] {
+        assert!(
+            seen.iter().any(|p| p.ends_with(module)),
+            "{module} in {seen:?}"
+        );
     }
     for asset in ["/web/style.css", "/web/icon.svg"] {
         let r = s.http.get(s.url(asset)).send().await.unwrap();
@@ -82,7 +91,12 @@ async fn assets_revalidate_by_etag() {
 #[tokio::test]
 async fn unknown_assets_and_methods_get_json_errors() {
     let s = TestServer::start().await;
-    for path in ["/web/nope.js", "/web/../Cargo.toml", "/web/js/", "/index.html"] {
+    for path in [
+        "/web/nope.js",
+        "/web/../Cargo.toml",
+        "/web/js/",
+        "/index.html",
+    ] {
         let r = s.http.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         let body: Value = r.json().await.unwrap();

@@ -103,10 +103,7 @@ mod tests {
 
     #[test]
     fn scripts_are_served_as_javascript() {
-        assert_eq!(
-            content_type("js/app.js"),
-            "text/javascript; charset=utf-8"
-        );
+        assert_eq!(content_type("js/app.js"), "text/javascript; charset=utf-8");
         assert_eq!(content_type("style.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("icon.svg"), "image/svg+xml");
     }
