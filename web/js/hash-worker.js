@@ -26,13 +26,17 @@ async function readSlice(file, start, end) {
       return { bytes: new Uint8Array(await file.slice(start, end).arrayBuffer()) };
     }
     let filled = 0;
-    while (filled < len) {
-      const { value, done } = await reader.read(new Uint8Array(buffer, filled, len - filled));
+    for (;;) {
+      // Read until the stream says it ended: a stream left open keeps its
+      // pipe from the browser, and enough of those stall further reads.
+      const room = filled < len ? len - filled : 1;
+      const view = filled < len ? new Uint8Array(buffer, filled, room) : new Uint8Array(1);
+      const { value, done } = await reader.read(view);
       if (done) break;
+      if (filled >= len) throw new DOMException('the file changed', 'NotReadableError');
       buffer = value.buffer;
       filled += value.byteLength;
     }
-    reader.releaseLock();
     if (filled !== len) throw new DOMException('the file changed', 'NotReadableError');
     return { bytes: new Uint8Array(buffer, 0, len), buffer };
   }

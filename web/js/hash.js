@@ -11,22 +11,32 @@ export const PREFIX = 'sha256-4m:';
 /** Blocks each worker may hold at once. */
 const DEPTH = 2;
 
+/** Tasks a worker runs before it is replaced. A Blob stream's resources
+ * in the browser are released only when the stream object is garbage
+ * collected, and a worker that allocates nothing is rarely collected:
+ * after a few thousand reads the browser stops serving new ones. Ending
+ * the worker releases everything at once; starting one costs
+ * milliseconds, against seconds for 128 blocks. */
+const RECYCLE = 128;
+
 class Pool {
   constructor(size) {
     this.workers = [];
     this.waiting = [];
     this.tasks = new Map();
     this.nextId = 1;
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./hash-worker.js', import.meta.url), { type: 'module' });
-      const slot = { worker, busy: 0 };
-      worker.onmessage = (event) => this.settle(slot, event.data);
-      worker.onerror = (event) => {
-        event.preventDefault();
-        this.failAll(new Error(event.message || 'the hashing worker failed'));
-      };
-      this.workers.push(slot);
-    }
+    for (let i = 0; i < size; i++) this.workers.push(this.spawn());
+  }
+
+  spawn() {
+    const worker = new Worker(new URL('./hash-worker.js', import.meta.url), { type: 'module' });
+    const slot = { worker, busy: 0, served: 0 };
+    worker.onmessage = (event) => this.settle(slot, event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.failAll(new Error(event.message || 'the hashing worker failed'));
+    };
+    return slot;
   }
 
   get capacity() {
@@ -45,12 +55,14 @@ class Pool {
 
   dispatch() {
     while (this.waiting.length) {
-      const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
-      if (slot.busy >= DEPTH) return;
+      const open = this.workers.filter((w) => w.served < RECYCLE && w.busy < DEPTH);
+      if (!open.length) return;
+      const slot = open.reduce((a, b) => (b.busy < a.busy ? b : a));
       const id = this.waiting.shift();
       const task = this.tasks.get(id);
       task.slot = slot;
       slot.busy++;
+      slot.served++;
       const transfer = task.message.bytes ? [task.message.bytes] : [];
       slot.worker.postMessage(task.message, transfer);
     }
@@ -59,6 +71,10 @@ class Pool {
   settle(slot, { id, digest, error }) {
     const task = this.tasks.get(id);
     slot.busy--;
+    if (slot.served >= RECYCLE && slot.busy === 0) {
+      slot.worker.terminate();
+      this.workers[this.workers.indexOf(slot)] = this.spawn();
+    }
     if (task) {
       this.tasks.delete(id);
       if (error) task.reject(new HashError(error));
