@@ -75,6 +75,8 @@ async function known(item, ctx) {
  * `stateful()` when the upload id is known, `retry` for waits.
  */
 export async function upload(item, ctx) {
+  // Paused just as the server recorded the file: it is done.
+  if (item.fileId) return;
   let upload = item.uploadId ? await known(item, ctx) : null;
   if (upload && upload.file_id) {
     item.fileId = upload.file_id;
