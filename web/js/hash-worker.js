@@ -12,6 +12,11 @@ const subtle = self.crypto && self.crypto.subtle;
 const spare = [];
 let byob = true;
 
+// Readers in the middle of a read. A pending read() does not keep its
+// reader alive: if the garbage collector takes the reader, the read never
+// settles and the hash hangs. Holding them here prevents that.
+const reading = new Set();
+
 async function readSlice(file, start, end) {
   const len = end - start;
   if (byob) {
@@ -25,22 +30,31 @@ async function readSlice(file, start, end) {
       byob = false;
       return { bytes: new Uint8Array(await file.slice(start, end).arrayBuffer()) };
     }
-    let filled = 0;
-    for (;;) {
-      // Read until the stream says it ended: a stream left open keeps its
-      // pipe from the browser, and enough of those stall further reads.
-      const room = filled < len ? len - filled : 1;
-      const view = filled < len ? new Uint8Array(buffer, filled, room) : new Uint8Array(1);
-      const { value, done } = await reader.read(view);
-      if (done) break;
-      if (filled >= len) throw new DOMException('the file changed', 'NotReadableError');
-      buffer = value.buffer;
-      filled += value.byteLength;
+    reading.add(reader);
+    try {
+      return await fill(reader, buffer, len);
+    } finally {
+      reading.delete(reader);
     }
-    if (filled !== len) throw new DOMException('the file changed', 'NotReadableError');
-    return { bytes: new Uint8Array(buffer, 0, len), buffer };
   }
   return { bytes: new Uint8Array(await file.slice(start, end).arrayBuffer()) };
+}
+
+async function fill(reader, buffer, len) {
+  let filled = 0;
+  for (;;) {
+    // Read until the stream says it ended: a stream left open keeps its
+    // pipe from the browser, and enough of those stall further reads.
+    const room = filled < len ? len - filled : 1;
+    const view = filled < len ? new Uint8Array(buffer, filled, room) : new Uint8Array(1);
+    const { value, done } = await reader.read(view);
+    if (done) break;
+    if (filled >= len) throw new DOMException('the file changed', 'NotReadableError');
+    buffer = value.buffer;
+    filled += value.byteLength;
+  }
+  if (filled !== len) throw new DOMException('the file changed', 'NotReadableError');
+  return { bytes: new Uint8Array(buffer, 0, len), buffer };
 }
 
 async function digest(bytes) {

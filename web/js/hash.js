@@ -19,6 +19,11 @@ const DEPTH = 2;
  * milliseconds, against seconds for 128 blocks. */
 const RECYCLE = 128;
 
+/** A block that takes longer than this is read again by a new worker: a
+ * browser's read that never settles must not hang an upload forever. */
+const STALL_MS = 60_000;
+const STALL_RETRIES = 2;
+
 class Pool {
   constructor(size) {
     this.workers = [];
@@ -47,7 +52,7 @@ class Pool {
   run(message) {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      this.tasks.set(id, { resolve, reject, message: { ...message, id }, slot: null });
+      this.tasks.set(id, { resolve, reject, message: { ...message, id }, slot: null, timer: 0, stalls: 0 });
       this.waiting.push(id);
       this.dispatch();
     });
@@ -63,13 +68,38 @@ class Pool {
       task.slot = slot;
       slot.busy++;
       slot.served++;
-      const transfer = task.message.bytes ? [task.message.bytes] : [];
-      slot.worker.postMessage(task.message, transfer);
+      task.timer = setTimeout(() => this.stalled(slot), STALL_MS);
+      // Bytes are copied, not transferred: a stalled task is sent again.
+      slot.worker.postMessage(task.message);
     }
+  }
+
+  /** A worker's task did not finish in time: replace the worker and give
+   * its tasks to others (a few times, then fail them). */
+  stalled(slot) {
+    const i = this.workers.indexOf(slot);
+    if (i < 0) return;
+    slot.worker.terminate();
+    this.workers[i] = this.spawn();
+    const again = [];
+    for (const [id, task] of this.tasks) {
+      if (task.slot !== slot) continue;
+      clearTimeout(task.timer);
+      task.slot = null;
+      if (++task.stalls > STALL_RETRIES) {
+        this.tasks.delete(id);
+        task.reject(new HashError('the browser stopped reading the file'));
+      } else {
+        again.push(id);
+      }
+    }
+    this.waiting.unshift(...again);
+    this.dispatch();
   }
 
   settle(slot, { id, digest, error }) {
     const task = this.tasks.get(id);
+    if (task) clearTimeout(task.timer);
     slot.busy--;
     if (slot.served >= RECYCLE && slot.busy === 0) {
       slot.worker.terminate();
@@ -84,7 +114,10 @@ class Pool {
   }
 
   failAll(err) {
-    for (const task of this.tasks.values()) task.reject(err);
+    for (const task of this.tasks.values()) {
+      clearTimeout(task.timer);
+      task.reject(err);
+    }
     this.tasks.clear();
     this.waiting = [];
     for (const slot of this.workers) slot.busy = 0;
