@@ -1,7 +1,9 @@
 //! `tusk`: the server and, in time, the client of very large uploads.
 //!
 //! - `tusk serve`: run the server on a data folder (see `serve.rs`)
+//! - `tusk hash`: the content hash of files, on every core (see `hash.rs`)
 
+mod hash;
 mod serve;
 
 use std::io::IsTerminal;
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the upload server.
     Serve(tusk_server::ServeConfig),
+    /// Print the content hash (sha256-4m) of files.
+    Hash(hash::HashArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +40,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+    let serve = match cli.command {
+        Command::Hash(args) => return hash::run(&args),
+        Command::Serve(config) => config,
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -43,9 +51,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Command::Serve(config) => runtime.block_on(serve::serve(config)),
-    };
+    let result = runtime.block_on(serve::serve(serve));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -72,6 +72,41 @@ pub fn hash_file(path: &Path, threads: usize) -> io::Result<FileHash> {
     })
 }
 
+/// Whole-file digests beside the content hash, for clients that claim
+/// them (`md5`, `sha256`): one sequential pass, computing only those asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WholeDigests {
+    pub md5: Option<[u8; 16]>,
+    pub sha256: Option<Digest32>,
+}
+
+/// Reads `path` once from start to end, computing the digests asked for.
+pub fn whole_digests(path: &Path, md5: bool, sha256: bool) -> io::Result<WholeDigests> {
+    if !md5 && !sha256 {
+        return Ok(WholeDigests::default());
+    }
+    let mut file = File::open(path)?;
+    let mut m = md5.then(md5::Md5::new);
+    let mut s = sha256.then(Sha256::new);
+    let mut buf = vec![0u8; BLOCK_SIZE as usize];
+    loop {
+        let n = io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(m) = m.as_mut() {
+            m.update(&buf[..n]);
+        }
+        if let Some(s) = s.as_mut() {
+            s.update(&buf[..n]);
+        }
+    }
+    Ok(WholeDigests {
+        md5: m.map(|m| m.finalize().into()),
+        sha256: s.map(|s| s.finalize().into()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
