@@ -9,7 +9,7 @@
 import * as api from './api.js';
 import { hashFile } from './hash.js';
 import * as store from './store.js';
-import { Slots, ackedBytes, upload } from './upload.js';
+import { Slots, upload } from './upload.js';
 
 /** Files being hashed at once (they share the worker pool). */
 const HASHING = 4;
@@ -376,4 +376,3 @@ export class Queue extends EventTarget {
   }
 }
 
-export { ackedBytes };
