@@ -15,6 +15,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/lib.sh"
 size_mib=${BENCH_SIZE_MIB:-2048}
 runs=${BENCH_RUNS:-5}
 parallel=${BENCH_PARALLEL:-4}
@@ -28,16 +29,9 @@ tusk=$root/target/release/tusk
 driver=$root/target/release/examples/bench_upload
 
 src=$work/source.bin
-if [ ! -f "$src" ] || [ "$(stat -c %s "$src")" -ne $((size_mib * 1048576)) ]; then
-    echo "writing a ${size_mib} MiB test file…" >&2
-    head -c $((size_mib * 1048576)) /dev/urandom > "$src"
-fi
-cat "$src" > /dev/null   # every contender reads it from the page cache
+test_file "$src" "$size_mib"   # every contender reads it from the page cache
 
-now() { date +%s.%N; }
-calc() { awk "BEGIN { print $* }"; }
 field() { grep -o "\"$1\":[0-9.]*" <<<"$2" | cut -d: -f2; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; rm -rf "$work/data" "$work/copy.bin"; }
