@@ -1,11 +1,27 @@
-//! `tusk`: the server and, in time, the client of very large uploads.
+//! `tusk`: the server and the client of very large uploads.
 //!
 //! - `tusk serve`: run the server on a data folder (see `serve.rs`)
+//! - `tusk upload`, `download`, `ls`, `rm`: the client (`upload.rs`,
+//!   `download.rs`, `ls.rs`, `rm.rs`; `walk.rs` finds the files, `cache.rs`
+//!   remembers hashes and uploads, `progress.rs` draws the bars,
+//!   `remote.rs` holds the server address and the wording of errors)
 //! - `tusk hash`: the content hash of files, on every core (see `hash.rs`)
+//!
+//! Exit codes: 0 all done, 1 something failed (each named on stderr),
+//! 2 bad usage, 130 interrupted.
 
+mod cache;
+mod download;
 mod hash;
+mod ls;
+mod progress;
+mod remote;
+mod rm;
 mod serve;
+mod upload;
+mod walk;
 
+use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -26,24 +42,36 @@ struct Cli {
 enum Command {
     /// Run the upload server.
     Serve(tusk_server::ServeConfig),
+    /// Upload files and folders; re-run to continue an interrupted upload.
+    Upload(upload::UploadArgs),
+    /// Download files; re-run to continue an interrupted download.
+    Download(download::DownloadArgs),
+    /// List the files on the server.
+    Ls(ls::LsArgs),
+    /// Delete files on the server.
+    Rm(rm::RmArgs),
     /// Print the content hash (sha256-4m) of files.
     Hash(hash::HashArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        // The client's output is its result lines; its logs are warnings.
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    let serve = match cli.command {
-        Command::Hash(args) => return hash::run(&args),
-        Command::Serve(config) => config,
-    };
+    if let Command::Hash(args) = &cli.command {
+        return hash::run(args);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -51,12 +79,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(serve::serve(serve));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tusk: {e:#}");
-            ExitCode::FAILURE
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(config) => match serve::serve(config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tusk: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            Command::Upload(args) => interruptible(upload::run(args)).await,
+            Command::Download(args) => interruptible(download::run(args)).await,
+            Command::Ls(args) => interruptible(ls::run(args)).await,
+            Command::Rm(args) => interruptible(rm::run(args)).await,
+            Command::Hash(_) => unreachable!("handled above"),
+        }
+    })
+}
+
+/// Runs a client command until it ends or Ctrl-C; what the server
+/// acknowledged before stays, so the same command continues from there.
+async fn interruptible(work: impl Future<Output = ExitCode>) -> ExitCode {
+    tokio::select! {
+        code = work => code,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ntusk: interrupted; run the same command again to continue where it stopped");
+            ExitCode::from(130)
         }
     }
 }

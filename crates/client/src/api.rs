@@ -1,6 +1,8 @@
 //! One method per call of the JSON API, with typed responses. A refusal
 //! from the server arrives as [`ClientError::Refused`] with its stable code.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -30,16 +32,16 @@ impl UploadInfo {
 }
 
 /// How the server can check a chunk before it records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkCheck {
     /// No check per chunk; the whole-file hash still guards completion.
     None,
     /// The chunk's own `sha256-4m` hash (`Chunk-Hash`): free on both sides,
     /// since both have the block digests anyway.
     ChunkHash(tusk_core::ContentHash),
-    /// RFC 9530 `Content-Digest` (SHA-256): standard, but one more SHA-256
-    /// pass on each side.
-    ContentDigest,
+    /// RFC 9530 `Content-Digest` (SHA-256), as [`content_digest`] gives
+    /// it: standard, but one more SHA-256 pass on each side.
+    ContentDigest(String),
 }
 
 /// A stored file as the server describes it.
@@ -84,6 +86,10 @@ pub enum ClientError {
         status: StatusCode,
         code: String,
         message: String,
+        /// `missing` of a `missing_chunks` refusal.
+        missing: Vec<u32>,
+        /// The server's `Retry-After`, when it sent one in seconds.
+        retry_after: Option<Duration>,
     },
     #[error("cannot reach the server: {0}")]
     Transport(#[from] reqwest::Error),
@@ -99,6 +105,30 @@ impl ClientError {
         match self {
             ClientError::Refused { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// The HTTP status of a refusal.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same request again may succeed: the network
+    /// failed, the server failed (5xx, but not 507: a full disk stays
+    /// full), or it asked to come back (408, 423, 429, 409 `conflict`).
+    /// Any other refusal is the request's fault and is not retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Transport(_) => true,
+            ClientError::Refused { status, code, .. } => {
+                (status.is_server_error() && *status != StatusCode::INSUFFICIENT_STORAGE)
+                    || matches!(status.as_u16(), 408 | 423 | 429)
+                    || (*status == StatusCode::CONFLICT && code == "conflict")
+            }
+            ClientError::Io(_) | ClientError::Protocol(_) => false,
         }
     }
 }
@@ -119,6 +149,8 @@ struct ErrorBody {
 struct ErrorDetail {
     code: String,
     message: String,
+    #[serde(default)]
+    missing: Vec<u32>,
 }
 
 #[derive(Deserialize)]
@@ -145,25 +177,44 @@ pub struct FilePage {
     pub next_cursor: Option<String>,
 }
 
+/// The refusal a non-success response carries.
+async fn refusal(response: reqwest::Response) -> ClientError {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let bytes = match response.bytes().await {
+        Ok(b) => b,
+        Err(e) => return ClientError::Transport(e),
+    };
+    let (code, message, missing) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(b) => (b.error.code, b.error.message, b.error.missing),
+        Err(_) => (
+            "unknown".to_owned(),
+            String::from_utf8_lossy(&bytes).trim().to_owned(),
+            Vec::new(),
+        ),
+    };
+    ClientError::Refused {
+        status,
+        code,
+        message,
+        missing,
+        retry_after,
+    }
+}
+
 async fn parse<T: DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<(StatusCode, T), ClientError> {
     let status = response.status();
-    let bytes = response.bytes().await?;
     if !status.is_success() {
-        let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => (b.error.code, b.error.message),
-            Err(_) => (
-                "unknown".to_owned(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ),
-        };
-        return Err(ClientError::Refused {
-            status,
-            code,
-            message,
-        });
+        return Err(refusal(response).await);
     }
+    let bytes = response.bytes().await?;
     let value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
     Ok((status, value))
 }
@@ -171,9 +222,26 @@ async fn parse<T: DeserializeOwned>(
 impl Client {
     /// A client of the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // A peer that vanished (network loss) is noticed instead of
+            // waited for forever.
+            .tcp_keepalive(Duration::from_secs(15))
+            .tcp_nodelay(true)
+            .build()
+            .expect("an HTTP client with default TLS-free settings");
         Client {
-            http: reqwest::Client::new(),
+            http,
             base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The absolute URL of a server path (a file's `url`).
+    pub fn absolute(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            self.url(path)
         }
     }
 
@@ -228,24 +296,26 @@ impl Client {
         Ok(parse::<UploadBody>(response).await?.1.upload)
     }
 
-    /// `PUT` one chunk with the integrity check `check`.
+    /// `PUT` one chunk of `len` bytes with the integrity check `check`.
     pub async fn put_chunk(
         &self,
         id: &str,
         index: u32,
-        bytes: Bytes,
+        body: impl Into<reqwest::Body>,
+        len: u64,
         check: ChunkCheck,
     ) -> Result<UploadInfo, ClientError> {
         let url = self.url(&format!("/api/v1/uploads/{id}/chunks/{index}"));
-        let mut request = self.http.put(url);
+        let mut request = self
+            .http
+            .put(url)
+            .header(reqwest::header::CONTENT_LENGTH, len);
         match check {
             ChunkCheck::None => {}
             ChunkCheck::ChunkHash(hash) => request = request.header("chunk-hash", hash.to_string()),
-            ChunkCheck::ContentDigest => {
-                request = request.header("content-digest", content_digest(&bytes))
-            }
+            ChunkCheck::ContentDigest(digest) => request = request.header("content-digest", digest),
         }
-        let response = request.body(bytes).send().await?;
+        let response = request.body(body).send().await?;
         Ok(parse::<UploadBody>(response).await?.1.upload)
     }
 
@@ -276,10 +346,13 @@ impl Client {
         Ok(parse::<FileBody>(response).await?.1.file)
     }
 
+    /// One page of the owner's files, newest first; `search` keeps the
+    /// names containing it.
     pub async fn list_files(
         &self,
         cursor: Option<&str>,
         limit: u32,
+        search: Option<&str>,
     ) -> Result<FilePage, ClientError> {
         let mut request = self
             .http
@@ -287,6 +360,9 @@ impl Client {
             .query(&[("limit", limit.to_string())]);
         if let Some(c) = cursor {
             request = request.query(&[("cursor", c)]);
+        }
+        if let Some(q) = search {
+            request = request.query(&[("q", q)]);
         }
         Ok(parse::<FilePage>(request.send().await?).await?.1)
     }
@@ -304,32 +380,90 @@ impl Client {
     pub async fn download(&self, file: &FileInfo) -> Result<Bytes, ClientError> {
         let response = self.http.get(self.url(&file.url)).send().await?;
         if !response.status().is_success() {
-            return Err(parse::<serde_json::Value>(response)
-                .await
-                .err()
-                .unwrap_or_else(|| ClientError::Protocol("download failed".into())));
+            return Err(refusal(response).await);
         }
         Ok(response.bytes().await?)
     }
+
+    /// `GET` a file's content from byte `from` on. With `from > 0` the
+    /// request carries `Range` and `If-Range: "<etag>"`, so the answer is
+    /// `206` from `from` while the content is still the one of `etag`, and
+    /// `200` with the whole content otherwise: look at the status.
+    pub async fn get_content(
+        &self,
+        file: &FileInfo,
+        from: u64,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut request = self.http.get(self.url(&file.url));
+        if from > 0 {
+            let etag = file.hash.trim_start_matches("sha256-4m:");
+            request = request
+                .header(reqwest::header::RANGE, format!("bytes={from}-"))
+                .header(reqwest::header::IF_RANGE, format!("\"{etag}\""));
+        }
+        let response = request.send().await?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        Ok(response)
+    }
+
+    /// `POST /api/v1/files`: whole files in one `multipart/form-data`
+    /// request; the files come back in the order given.
+    pub async fn post_files(&self, files: Vec<FormFile>) -> Result<Vec<FileInfo>, ClientError> {
+        let mut form = reqwest::multipart::Form::new();
+        for f in files {
+            let mut part =
+                reqwest::multipart::Part::stream_with_length(f.bytes.clone(), f.bytes.len() as u64)
+                    .file_name(f.name);
+            if let Some(m) = f.mime {
+                part = part
+                    .mime_str(&m)
+                    .map_err(|e| ClientError::Protocol(format!("bad media type {m:?}: {e}")))?;
+            }
+            form = form.part("file", part);
+        }
+        let response = self
+            .http
+            .post(self.url("/api/v1/files"))
+            .multipart(form)
+            .send()
+            .await?;
+        Ok(parse::<FilesBody>(response).await?.1.files)
+    }
+}
+
+/// A whole small file for [`Client::post_files`].
+#[derive(Debug, Clone)]
+pub struct FormFile {
+    pub name: String,
+    pub mime: Option<String>,
+    pub bytes: Bytes,
+}
+
+#[derive(Deserialize)]
+struct FilesBody {
+    files: Vec<FileInfo>,
 }
 
 async fn no_content(response: reqwest::Response) -> Result<(), ClientError> {
     if response.status().is_success() {
         return Ok(());
     }
-    Err(parse::<serde_json::Value>(response)
-        .await
-        .err()
-        .unwrap_or_else(|| ClientError::Protocol("unexpected success body".into())))
+    Err(refusal(response).await)
 }
 
 /// The RFC 9530 `Content-Digest` of some bytes (SHA-256).
 pub fn content_digest(bytes: &[u8]) -> String {
-    use base64::Engine;
     use sha2::Digest;
-    let d = sha2::Sha256::digest(bytes);
+    format_digest(&sha2::Sha256::digest(bytes))
+}
+
+/// A SHA-256 digest as an RFC 9530 `Content-Digest` value.
+pub fn format_digest(sha256: &[u8]) -> String {
+    use base64::Engine;
     format!(
         "sha-256=:{}:",
-        base64::engine::general_purpose::STANDARD.encode(d)
+        base64::engine::general_purpose::STANDARD.encode(sha256)
     )
 }

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use tusk_core::hash::{BLOCK_SIZE, ContentHash, Digest32};
@@ -35,9 +36,42 @@ const PIECE: usize = 64 * 1024;
 
 /// Hashes `path` with `threads` threads (0: one per core).
 pub fn hash_file(path: &Path, threads: usize) -> io::Result<FileHash> {
+    hash_file_counting(path, threads, &AtomicU64::new(0))
+}
+
+/// [`hash_file`], adding the bytes hashed so far to `progress` as it goes.
+pub fn hash_file_counting(
+    path: &Path,
+    threads: usize,
+    progress: &AtomicU64,
+) -> io::Result<FileHash> {
     let file = File::open(path)?;
     let size = file.metadata()?.len();
-    let blocks = size.div_ceil(BLOCK_SIZE) as usize;
+    let blocks = hash_blocks(
+        &file,
+        size,
+        0..size.div_ceil(BLOCK_SIZE) as usize,
+        threads,
+        progress,
+    )?;
+    Ok(FileHash {
+        size,
+        hash: ContentHash::from_block_digests(&blocks),
+        blocks,
+    })
+}
+
+/// The digests of blocks `range` of `file` (whose length is `size`), read
+/// by `threads` threads (0: one per core) with positional reads.
+pub fn hash_blocks(
+    file: &File,
+    size: u64,
+    range: std::ops::Range<usize>,
+    threads: usize,
+    progress: &AtomicU64,
+) -> io::Result<Vec<Digest32>> {
+    let first = range.start;
+    let blocks = range.len();
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -47,7 +81,6 @@ pub fn hash_file(path: &Path, threads: usize) -> io::Result<FileHash> {
     std::thread::scope(|scope| -> io::Result<()> {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let file = &file;
                 scope.spawn(move || -> io::Result<Vec<(usize, Digest32)>> {
                     // Small reads into a small buffer: the kernel's copy
                     // and the digest both stay in the CPU's cache. Reading
@@ -55,8 +88,8 @@ pub fn hash_file(path: &Path, threads: usize) -> io::Result<FileHash> {
                     // (bench/hash.sh).
                     let mut buf = vec![0u8; PIECE];
                     let mut out = Vec::new();
-                    for block in (t..blocks).step_by(threads) {
-                        let start = block as u64 * BLOCK_SIZE;
+                    for i in (t..blocks).step_by(threads) {
+                        let start = (first + i) as u64 * BLOCK_SIZE;
                         let end = size.min(start + BLOCK_SIZE);
                         let mut hasher = Sha256::new();
                         let mut at = start;
@@ -65,25 +98,22 @@ pub fn hash_file(path: &Path, threads: usize) -> io::Result<FileHash> {
                             file.read_exact_at(&mut buf[..n], at)?;
                             hasher.update(&buf[..n]);
                             at += n as u64;
+                            progress.fetch_add(n as u64, Ordering::Relaxed);
                         }
-                        out.push((block, hasher.finalize().into()));
+                        out.push((i, hasher.finalize().into()));
                     }
                     Ok(out)
                 })
             })
             .collect();
         for w in workers {
-            for (block, digest) in w.join().expect("hashing thread panicked")? {
-                digests[block] = digest;
+            for (i, digest) in w.join().expect("hashing thread panicked")? {
+                digests[i] = digest;
             }
         }
         Ok(())
     })?;
-    Ok(FileHash {
-        size,
-        hash: ContentHash::from_block_digests(&digests),
-        blocks: digests,
-    })
+    Ok(digests)
 }
 
 /// Whole-file digests beside the content hash, for clients that claim

@@ -1,0 +1,168 @@
+//! What every command that talks to a server shares: where the server is,
+//! and errors told in words that say what to do.
+
+use tusk_client::download::DownloadError;
+use tusk_client::{Client, ClientError, UploadError};
+
+/// Where the server is.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The server's address.
+    #[arg(
+        long,
+        short = 's',
+        env = "TUSK_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL",
+        value_parser = parse_server
+    )]
+    pub server: String,
+}
+
+fn parse_server(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s)
+        .map_err(|e| format!("not a URL ({e}); e.g. http://127.0.0.1:8080"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the server's address starts with http:// or https://".into());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+impl ServerArgs {
+    pub fn client(&self) -> Client {
+        Client::new(&self.server)
+    }
+}
+
+/// Asks the server for one file, without retrying: a wrong address or a
+/// server that is not running is told at once, not after a minute of
+/// retries meant for a connection lost midway.
+pub async fn reachable(client: &Client) -> Result<(), String> {
+    match client.list_files(None, 1, None).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(explain(&e, client.base())),
+    }
+}
+
+/// A transient error in a few words, for "trying again" notes.
+pub fn brief(e: &ClientError) -> String {
+    match e {
+        ClientError::Transport(t) => root_cause(t),
+        ClientError::Refused {
+            status, message, ..
+        } => format!("{message} ({status})"),
+        other => other.to_string(),
+    }
+}
+
+/// A client error in words, with what to do about it.
+pub fn explain(e: &ClientError, server: &str) -> String {
+    match e {
+        ClientError::Transport(t) if t.is_connect() || t.is_timeout() => format!(
+            "cannot reach the server at {server}: {}. Is `tusk serve` running there? \
+             Point --server (or TUSK_SERVER) at it.",
+            root_cause(t)
+        ),
+        ClientError::Transport(t) => format!(
+            "the connection to {server} failed: {}. Run the same command again to continue.",
+            root_cause(t)
+        ),
+        ClientError::Refused {
+            status,
+            code,
+            message,
+            ..
+        } => {
+            let hint = match code.as_str() {
+                "file_not_found" => " Check the id with `tusk ls`.",
+                "file_too_large" => " The server's --max-file-size is lower than this file.",
+                "insufficient_storage" => " The server's disk is full.",
+                "not_found" | "method_not_allowed" => " Is --server the address of a tusk server?",
+                _ if status.is_server_error() => {
+                    " The server failed; its log says why. Run the same command again later."
+                }
+                _ => "",
+            };
+            format!("the server refused: {message} ({status}, {code}).{hint}")
+        }
+        ClientError::Io(io) => io.to_string(),
+        ClientError::Protocol(p) => format!("unexpected answer from {server}: {p}"),
+    }
+}
+
+pub fn explain_upload(e: &UploadError, server: &str) -> String {
+    match e {
+        UploadError::Client(c) => explain(c, server),
+        UploadError::Changed => {
+            "the file changed while it was being uploaded; run the same command again once it is \
+             no longer written to"
+                .into()
+        }
+    }
+}
+
+pub fn explain_download(e: &DownloadError, server: &str) -> String {
+    match e {
+        DownloadError::Client(c) => explain(c, server),
+        DownloadError::Io(io) => io.to_string(),
+        DownloadError::Mismatch(hash) => format!(
+            "the bytes received do not match the file's hash ({hash}); the partial file was \
+             removed. Run the same command again."
+        ),
+    }
+}
+
+/// The innermost cause of an HTTP error: "Connection refused" rather than
+/// "error sending request for url (…)".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// A file id from an id, a download URL or path (`…/files/{id}/{name}`).
+pub fn file_id(arg: &str) -> Option<String> {
+    let is_id = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_id(arg) {
+        return Some(arg.to_ascii_lowercase());
+    }
+    let path = match reqwest::Url::parse(arg) {
+        Ok(url) => url.path().to_owned(),
+        Err(_) => arg.to_owned(),
+    };
+    let mut segments = path.split('/').skip_while(|s| *s != "files").skip(1);
+    segments
+        .next()
+        .filter(|s| is_id(s))
+        .map(str::to_ascii_lowercase)
+}
+
+/// The server a full URL points at (`http://host:port`), if it is one.
+pub fn origin(arg: &str) -> Option<String> {
+    let url = reqwest::Url::parse(arg).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    Some(url.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_ids_come_from_ids_urls_and_paths() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(file_id(id).as_deref(), Some(id));
+        assert_eq!(file_id(&id.to_uppercase()).as_deref(), Some(id));
+        let url = format!("http://127.0.0.1:8080/files/{id}/a%20b.txt");
+        assert_eq!(file_id(&url).as_deref(), Some(id));
+        assert_eq!(origin(&url).as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(file_id(&format!("/files/{id}")).as_deref(), Some(id));
+        assert_eq!(file_id("nope"), None);
+        assert_eq!(file_id("http://x/files/123/a"), None);
+        assert_eq!(origin(id), None);
+    }
+}
