@@ -79,7 +79,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         match cli.command {
             Command::Serve(config) => match serve::serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -94,7 +94,11 @@ fn main() -> ExitCode {
             Command::Rm(args) => interruptible(rm::run(args)).await,
             Command::Hash(_) => unreachable!("handled above"),
         }
-    })
+    });
+    // After Ctrl-C, a file may still be hashing on the blocking pool: do
+    // not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
 /// Runs a client command until it ends or Ctrl-C; what the server
