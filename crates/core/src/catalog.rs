@@ -61,6 +61,29 @@ pub struct NewBlob {
     pub created_at: Timestamp,
 }
 
+/// Files to record together, each on content written for the batch or
+/// already stored ([`Catalog::insert_files`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewFiles {
+    /// Content written for these files: committed to the store, verified,
+    /// not yet in the catalog.
+    pub blobs: Vec<NewBlob>,
+    /// The files in order, each with the content hash of its bytes: the
+    /// hash of one of `blobs` or of a blob already stored.
+    pub files: Vec<(NewFile, ContentHash)>,
+}
+
+/// What [`Catalog::insert_files`] recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsertedFiles {
+    /// The new file records, in the order given.
+    pub files: Vec<FileRecord>,
+    /// The given new blobs the catalog did not keep: content with the same
+    /// hash was stored already (or came earlier in the same batch), or no
+    /// file uses them. They are redundant copies to delete from the store.
+    pub redundant: Vec<BlobId>,
+}
+
 /// What deleting a file left behind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeletedFile {
@@ -165,6 +188,17 @@ pub trait Catalog: Send + Sync + 'static {
         blob: &NewBlob,
         file: &NewFile,
     ) -> CatalogResult<Completed>;
+
+    /// In one transaction, records many files at once (small files posted
+    /// together): stores each of `batch.blobs` unless a blob with the same
+    /// hash is stored already or earlier in the batch (then that one stays,
+    /// gaining the verified checksums of the redundant one), then records
+    /// each file on the blob with its hash, counting the reference. A new
+    /// blob no file uses is not kept. Either every file is recorded or
+    /// none: `NotFound`, changing nothing, if a file's hash names no blob
+    /// (the content was freed meanwhile). The new blobs not kept are
+    /// returned for the caller to delete from the store.
+    async fn insert_files(&self, batch: &NewFiles) -> CatalogResult<InsertedFiles>;
 
     async fn get_file(&self, id: &FileId) -> CatalogResult<Option<FileRecord>>;
 

@@ -10,15 +10,21 @@
 //! at a time and that nothing is written to a chunk the catalog already
 //! recorded. A store only has to keep writes inside the chunk it opened and
 //! make them durable when asked.
+//!
+//! Small whole files skip staging: [`BlobStore::put_blobs`] stores many at
+//! once, so that a backend can make them durable together.
 
 use std::ops::Range;
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use crate::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+
+/// How many blobs the default [`BlobStore::put_blobs`] stores at a time.
+const PUT_PARALLEL: usize = 8;
 
 /// A stream of bytes, as read from a store or received from a client.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -92,6 +98,79 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Deletes a committed blob. Succeeds if it is already gone.
     async fn delete(&self, blob: &BlobId) -> StoreResult<()>;
+
+    /// Stores whole blobs held in memory (small files) under the given ids,
+    /// as if each had been staged and committed: durable on return, every
+    /// one readable with exactly its bytes.
+    ///
+    /// The core gives fresh ids (never begun, staged or stored before) and
+    /// keeps the blobs small, so a backend may hold or write them all at
+    /// once. On error, the store removes what it wrote of them as far as it
+    /// can; a blob it could not remove is an orphan that no catalog names.
+    ///
+    /// The default stages and commits each blob, several at a time; a
+    /// backend overrides it to make a batch durable more cheaply than one
+    /// blob after another (fs: one sync round for all).
+    async fn put_blobs(&self, blobs: &[(BlobId, Bytes)]) -> StoreResult<()> {
+        let puts: Vec<_> = blobs
+            .iter()
+            .map(|(id, bytes)| put_staged(self, id, bytes))
+            .collect();
+        let results: Vec<StoreResult<()>> = futures::stream::iter(puts)
+            .buffer_unordered(PUT_PARALLEL)
+            .collect()
+            .await;
+        if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+            for (id, _) in blobs {
+                if let Err(cleanup) = self.delete(id).await {
+                    tracing::warn!(blob = %id, error = %cleanup, "could not remove a blob of a failed batch");
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Stores one blob through staging: begin, one chunk per
+/// [`BlobStore::min_chunk_size`] bytes, commit. Aborts the staging if any
+/// step fails.
+async fn put_staged<S: BlobStore + ?Sized>(
+    store: &S,
+    id: &BlobId,
+    bytes: &Bytes,
+) -> StoreResult<()> {
+    let size = bytes.len() as u64;
+    let staging = store.begin(id, Some(size)).await?;
+    let written = async {
+        let chunk_size = store.min_chunk_size();
+        let mut records = Vec::new();
+        for (index, offset) in (0..size).step_by(chunk_size as usize).enumerate() {
+            let len = chunk_size.min(size - offset);
+            let chunk = ChunkRef {
+                index: index as u32,
+                offset,
+                len,
+            };
+            let mut writer = store.open_chunk(&staging, chunk, 0).await?;
+            writer
+                .write(bytes.slice(offset as usize..(offset + len) as usize))
+                .await?;
+            records.push(ChunkRecord {
+                index: chunk.index,
+                digests: Vec::new(),
+                receipt: writer.finish().await?,
+            });
+        }
+        store.commit(&staging, size, &records).await
+    }
+    .await;
+    if written.is_err()
+        && let Err(e) = store.abort(&staging).await
+    {
+        tracing::warn!(blob = %id, error = %e, "could not abort a failed blob");
+    }
+    written
 }
 
 /// Writes the bytes of one chunk, in order.

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use tusk_core::catalog::{
-    Catalog, CatalogError, CatalogResult, Completed, DeletedFile, LockGuard, NewBlob,
+    Catalog, CatalogError, CatalogResult, Completed, DeletedFile, InsertedFiles, LockGuard,
+    NewBlob, NewFiles,
 };
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::locks::KeyedLocks;
@@ -25,6 +26,7 @@ use tusk_core::model::{
 
 #[macro_use]
 mod rows;
+mod batch;
 
 use rows::{
     blob_from, chunk_from, file_from, file_in, get, insert_chunks, insert_file_row, name_key,
@@ -440,6 +442,13 @@ impl Catalog for SqliteCatalog {
             file: record,
             kept_own_blob,
         })
+    }
+
+    async fn insert_files(&self, files: &NewFiles) -> CatalogResult<InsertedFiles> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let inserted = batch::insert_files(&mut tx, files).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(inserted)
     }
 
     async fn get_file(&self, id: &FileId) -> CatalogResult<Option<FileRecord>> {

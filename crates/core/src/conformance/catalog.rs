@@ -1,5 +1,9 @@
 //! The `Catalog` conformance cases.
 
+mod batch;
+
+pub use batch::*;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

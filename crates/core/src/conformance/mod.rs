@@ -77,6 +77,8 @@ macro_rules! blob_store_conformance {
                     delete_removes_a_blob,
                     empty_blob,
                     reading_what_is_not_there,
+                    put_blobs_stores_whole_blobs,
+                    put_blobs_are_blobs_like_any,
                 ]
             );
         }
@@ -107,6 +109,8 @@ macro_rules! catalog_conformance {
                     same_content_is_stored_once,
                     completion_fills_in_verified_checksums,
                     instant_files_reference_existing_blobs,
+                    batches_record_every_file_in_order,
+                    batches_are_all_or_nothing,
                     files_are_deleted_by_their_owner_only,
                     listing_pages_newest_first,
                     locks_are_exclusive,

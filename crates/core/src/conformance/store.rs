@@ -254,3 +254,58 @@ pub async fn reading_what_is_not_there(store: Arc<dyn BlobStore>) {
         .expect("nothing staged");
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 }
+
+pub async fn put_blobs_stores_whole_blobs(store: Arc<dyn BlobStore>) {
+    store.put_blobs(&[]).await.unwrap();
+    let contents = [
+        pattern(7, 16 * 1024),
+        Vec::new(),
+        pattern(8, 1),
+        // Past 4 MiB and S3's 5 MiB part minimum: the default writes it
+        // in several chunks.
+        pattern(9, (5 * MIB + 3) as usize),
+        pattern(7, 16 * 1024),
+    ];
+    let blobs: Vec<(BlobId, bytes::Bytes)> = contents
+        .iter()
+        .map(|c| (BlobId::random(), bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    store.put_blobs(&blobs).await.unwrap();
+    for ((id, _), data) in blobs.iter().zip(&contents) {
+        let size = data.len() as u64;
+        assert!(
+            read_all(store.as_ref(), id, size).await == *data,
+            "blob of {size} bytes differs"
+        );
+    }
+    let (id, big) = (&blobs[3].0, &contents[3]);
+    let range = 4 * MIB - 2..4 * MIB + 5;
+    let got = collect(store.read(id, range.clone()).await.unwrap())
+        .await
+        .unwrap();
+    assert!(got == big[range.start as usize..range.end as usize]);
+}
+
+pub async fn put_blobs_are_blobs_like_any(store: Arc<dyn BlobStore>) {
+    let data = pattern(10, 3000);
+    let blobs = [
+        (BlobId::random(), bytes::Bytes::from(data.clone())),
+        (BlobId::random(), bytes::Bytes::from(data.clone())),
+    ];
+    store.put_blobs(&blobs).await.unwrap();
+    store.delete(&blobs[0].0).await.unwrap();
+    let err = store
+        .read(&blobs[0].0, 0..3000)
+        .await
+        .err()
+        .expect("blob gone");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert!(read_all(store.as_ref(), &blobs[1].0, 3000).await == data);
+    // Staged uploads beside them are not disturbed.
+    let staging = store.begin(&BlobId::random(), Some(3000)).await.unwrap();
+    let more = [(BlobId::random(), bytes::Bytes::from(pattern(11, 10)))];
+    store.put_blobs(&more).await.unwrap();
+    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, 4 * MIB, 3000), &data).await;
+    store.commit(&staging, 3000, &[r]).await.unwrap();
+    assert!(read_all(store.as_ref(), &staging.blob, 3000).await == data);
+}

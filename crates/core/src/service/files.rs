@@ -1,10 +1,11 @@
-//! Files: store whole streams, list, read and delete.
+//! Files: label and store whole streams, list, read and delete.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::model::{Concat, FileId, FilePage, FileQuery, FileRecord, Owner};
+use crate::name;
 use crate::store::{ByteStream, StoreError};
 
 use super::UploadService;
@@ -19,23 +20,54 @@ pub struct Download {
     pub body: ByteStream,
 }
 
+/// The name and media type of a whole file, checked as every door checks
+/// them: the name normalised, the media type kept as given (if it is one)
+/// or guessed from the name. Made by [`UploadService::label`] only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    name: String,
+    mime: String,
+}
+
+impl Label {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn mime(&self) -> &str {
+        &self.mime
+    }
+
+    pub(super) fn into_parts(self) -> (String, String) {
+        (self.name, self.mime)
+    }
+}
+
 impl UploadService {
+    /// Checks the name and media type a client gave a whole file, so that
+    /// a door can refuse a bad one before reading its bytes.
+    pub fn label(&self, name: &str, mime: Option<&str>) -> Result<Label> {
+        let name = name::normalize(name)?;
+        let mime = self.mime_for(&name, mime)?;
+        Ok(Label { name, mime })
+    }
+
     /// Stores a whole stream of unknown length as a file (form posts): it is
     /// hashed on the way in and deduplicated like any upload. On any error
     /// nothing of it remains.
     pub async fn store_stream(
         self: &Arc<Self>,
         owner: &Owner,
-        name: &str,
-        mime: Option<&str>,
+        label: &Label,
         body: ByteStream,
     ) -> Result<FileRecord> {
         let upload = self
             .create_append(
                 owner,
                 NewAppendUpload {
-                    name: name.to_owned(),
-                    mime: mime.map(str::to_owned),
+                    // Checked already; checking again changes nothing.
+                    name: label.name.clone(),
+                    mime: Some(label.mime.clone()),
                     size: None,
                     meta: None,
                     concat: Concat::None,

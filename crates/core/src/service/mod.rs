@@ -10,7 +10,8 @@
 //! - `ingest`: the shared write path: stream → block digests + store writer
 //! - `complete`: verification and commit into a file, deduplicated
 //! - `concat`: partial uploads and their concatenation into final uploads
-//! - `files`: listing, reading and deleting files
+//! - `files`: labels, whole streams as files; listing, reading, deleting
+//! - `small`: small whole files in batches: one store call, one transaction
 
 mod append;
 mod chunks;
@@ -19,6 +20,7 @@ mod concat;
 mod create;
 mod files;
 mod ingest;
+mod small;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +29,8 @@ pub use append::{AppendOutcome, Appended, Checks};
 pub use chunks::ChunkPut;
 pub use concat::NewFinalUpload;
 pub use create::{CreateOutcome, NewAppendUpload, NewUpload};
-pub use files::Download;
+pub use files::{Download, Label};
+pub use small::SmallFile;
 
 use crate::catalog::{Catalog, LockGuard};
 use crate::error::{Error, Result};

@@ -1,8 +1,14 @@
 //! `multipart/form-data`: small files in one request (`POST /api/v1/files`)
 //! and chunks sent by form-based uploaders.
 //!
-//! Parts are streamed straight into the core as they arrive; nothing is
-//! buffered beyond what the multipart parser holds.
+//! A file part of at most `SMALL_FILE` (1 MiB) is held in memory and stored
+//! with the small files around it in one batch (one round of syncs, one
+//! catalog transaction); a longer part is streamed straight into the core
+//! as it arrives. A request holds at most `BATCH_BYTES` (16 MiB) of small
+//! files plus what the multipart parser holds.
+
+use std::io;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -10,9 +16,11 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::TryStreamExt;
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use tusk_core::model::FileRecord;
+use tusk_core::model::{FileRecord, Owner};
+use tusk_core::service::SmallFile;
 use tusk_core::store::ByteStream;
 
 use super::error::{ApiError, ApiResult};
@@ -82,6 +90,21 @@ pub async fn single_file(body: Body, boundary: String) -> ApiResult<ByteStream> 
     }
 }
 
+/// A file part is held in memory, to be stored in one batch with other small
+/// files, while it is at most this long (1 MiB). Stored one by one, small
+/// files would each pay for a whole upload (several syncs and catalog
+/// transactions); in a batch they share them. Longer parts gain little from
+/// that and are streamed instead, so memory stays bounded whatever the size
+/// of the files.
+const SMALL_FILE: usize = 1 << 20;
+
+/// Most bytes of small files a request holds before it stores them (16 MiB).
+const BATCH_BYTES: usize = 16 << 20;
+
+/// Most small files stored in one batch, which bounds the catalog
+/// transaction of a form of many tiny files.
+const BATCH_FILES: usize = 1000;
+
 /// `POST /api/v1/files`: every file part becomes a file. If any part fails,
 /// the files already stored by this request are deleted again.
 pub async fn upload_files(
@@ -93,7 +116,12 @@ pub async fn upload_files(
     let boundary = boundary(&headers)?
         .ok_or_else(|| ApiError::UnsupportedMediaType("send multipart/form-data".into()))?;
     let mut form = multer::Multipart::new(stream(body), boundary);
-    let mut stored: Vec<FileRecord> = Vec::new();
+    let limits = app.service.limits();
+    // A part longer than the largest file is streamed, to be refused the
+    // moment it passes the limit, as any stream is.
+    let small = SMALL_FILE.min(usize::try_from(limits.max_file_size).unwrap_or(usize::MAX));
+    let idle = limits.body_idle_timeout;
+    let mut files = Files::default();
     let result: ApiResult<()> = async {
         while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
             if !is_file(&field) {
@@ -111,16 +139,26 @@ pub async fn upload_files(
                 .content_type()
                 .map(|m| m.to_string())
                 .filter(|m| m != "application/octet-stream");
-            let bytes: ByteStream = Box::pin(field.map_err(std::io::Error::other));
-            stored.push(
-                app.service
-                    .store_stream(&owner, &name, mime.as_deref(), bytes)
-                    .await?,
-            );
+            // Refused before its bytes are read, as for any upload.
+            let label = app.service.label(&name, mime.as_deref())?;
+            match read_part(&mut field, small, idle).await? {
+                Part::Small(bytes) => files.add(&app, &owner, SmallFile { label, bytes }).await?,
+                Part::Large(head) => {
+                    // Stored after the small files before it: order is kept.
+                    files.flush(&app, &owner).await?;
+                    let bytes: ByteStream = Box::pin(
+                        futures::stream::iter(head.into_iter().map(Ok))
+                            .chain(field.map_err(io::Error::other)),
+                    );
+                    let file = app.service.store_stream(&owner, &label, bytes).await?;
+                    files.stored.push(file);
+                }
+            }
         }
-        Ok(())
+        files.flush(&app, &owner).await
     }
     .await;
+    let stored = files.stored;
     if let Err(e) = result {
         for file in &stored {
             if let Err(cleanup) = app.service.delete_file(&owner, &file.id).await {
@@ -134,4 +172,85 @@ pub async fn upload_files(
     }
     let files: Vec<FileView> = stored.iter().map(FileView::from).collect();
     Ok((StatusCode::CREATED, Json(json!({ "files": files }))).into_response())
+}
+
+/// The files of one form post: small ones waiting to be stored together,
+/// and those stored, in the order of their parts.
+#[derive(Default)]
+struct Files {
+    pending: Vec<SmallFile>,
+    pending_bytes: usize,
+    stored: Vec<FileRecord>,
+}
+
+impl Files {
+    /// Queues a small file, storing the queue first if it is full.
+    async fn add(&mut self, app: &AppState, owner: &Owner, file: SmallFile) -> ApiResult<()> {
+        if self.pending.len() >= BATCH_FILES || self.pending_bytes + file.bytes.len() > BATCH_BYTES
+        {
+            self.flush(app, owner).await?;
+        }
+        self.pending_bytes += file.bytes.len();
+        self.pending.push(file);
+        Ok(())
+    }
+
+    /// Stores the small files queued, all or none.
+    async fn flush(&mut self, app: &AppState, owner: &Owner) -> ApiResult<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let stored = app.service.store_small(owner, batch).await?;
+        self.stored.extend(stored);
+        Ok(())
+    }
+}
+
+/// A file part, read as far as needed to know whether it is small.
+enum Part {
+    /// All its bytes: it ended within the small limit.
+    Small(Bytes),
+    /// Its first bytes, past the small limit; the rest is still to come.
+    Large(Vec<Bytes>),
+}
+
+/// Reads a part until it ends or passes `small` bytes. A read failure or
+/// `idle` without bytes is the body error an upload would report.
+async fn read_part(
+    field: &mut multer::Field<'static>,
+    small: usize,
+    idle: Duration,
+) -> ApiResult<Part> {
+    let mut frames = Vec::new();
+    let mut len = 0;
+    loop {
+        let frame = match tokio::time::timeout(idle, field.chunk()).await {
+            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => return Err(body_failed(io::Error::other(e))),
+            Err(_) => {
+                return Err(body_failed(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no bytes arrived for {} s", idle.as_secs()),
+                )));
+            }
+        };
+        len += frame.len();
+        frames.push(frame);
+        if len > small {
+            return Ok(Part::Large(frames));
+        }
+    }
+    // One buffer of its own: the frames may be slices of larger ones.
+    let mut bytes = BytesMut::with_capacity(len);
+    for frame in frames {
+        bytes.extend_from_slice(&frame);
+    }
+    Ok(Part::Small(bytes.freeze()))
+}
+
+fn body_failed(e: io::Error) -> ApiError {
+    ApiError::Core(tusk_core::Error::Body(e))
 }
