@@ -272,6 +272,59 @@ async fn an_upload_killed_midway_continues_with_only_the_missing_chunks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_rides_out_a_server_killed_and_restarted_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = Server::start(&data_dir);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let cache = dir.path().join("cache");
+    let data = random_bytes(64 * MIB + 3, 11);
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, &data).unwrap();
+
+    let slow = Proxy::start(&server.base, Throttle::Up(25 * MIB as u64)).await;
+    let child = spawn_tusk(
+        &cache,
+        &[
+            "upload",
+            path.to_str().unwrap(),
+            "--json",
+            "--chunk-size",
+            "4MiB",
+            "--server",
+            &slow.base,
+        ],
+    );
+    slow.up.reached(24 * MIB as u64).await;
+    server.kill9();
+    // Back on the same address and data folder; the relay reaches it there.
+    let again = Server::start_at(&data_dir, &addr, &[], &[]);
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("trying again"),
+        "the lost requests were retried: {stderr}"
+    );
+    let line = &lines(&out)[0];
+    assert_eq!(line["status"], "uploaded");
+    let saved = dir.path().join("back.bin");
+    ok(&tusk(
+        &cache,
+        &[
+            "download",
+            line["id"].as_str().unwrap(),
+            "-o",
+            saved.to_str().unwrap(),
+            "--json",
+            "--server",
+            &again.base,
+        ],
+    ));
+    assert!(std::fs::read(&saved).unwrap() == data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_killed_midway_continues_from_its_part_file() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));

@@ -22,8 +22,13 @@ impl Server {
 
     /// Starts it with extra arguments and environment variables.
     pub fn start_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_at(data, "127.0.0.1:0", args, env)
+    }
+
+    /// Starts it listening on `addr`.
+    pub fn start_at(data: &Path, addr: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tusk"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--listen", addr, "--data"])
             .arg(data)
             .args(args)
             .envs(env.iter().copied())
