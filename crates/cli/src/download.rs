@@ -38,6 +38,9 @@ pub struct DownloadArgs {
 }
 
 fn parse_file(s: &str) -> Result<String, String> {
+    if s.starts_with("https://") {
+        return Err("https:// is not supported yet: use the server's http:// address".into());
+    }
     file_id(s)
         .map(|_| s.to_owned())
         .ok_or_else(|| "not a file id (32 hex digits) or a download URL (…/files/ID/NAME)".into())

@@ -208,6 +208,9 @@ pub async fn run(args: UploadArgs) -> ExitCode {
         .map(|e| e.stamp.size)
         .sum();
     let hashing = bars.total("hashing", large_bytes);
+    if large_bytes == 0 {
+        hashing.finish_and_clear();
+    }
     let sent = bars.total("upload", total_bytes);
     let shared = Arc::new(Shared {
         server: args.server.server.clone(),
