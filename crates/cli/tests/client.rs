@@ -325,6 +325,60 @@ async fn an_upload_rides_out_a_server_killed_and_restarted_under_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_an_upload_with_130_and_says_how_to_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let cache = dir.path().join("cache");
+    let data = random_bytes(48 * MIB, 12);
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, &data).unwrap();
+    let path = path.to_str().unwrap();
+
+    let slow = Proxy::start(&server.base, Throttle::Up(16 * MIB as u64)).await;
+    let child = spawn_tusk(
+        &cache,
+        &[
+            "upload",
+            path,
+            "--json",
+            "--chunk-size",
+            "4MiB",
+            "--server",
+            &slow.base,
+        ],
+    );
+    slow.up.reached(16 * MIB as u64).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("run the same command again"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing finished");
+
+    let line = &ok(&tusk(
+        &cache,
+        &[
+            "upload",
+            path,
+            "--json",
+            "--chunk-size",
+            "4MiB",
+            "--server",
+            &server.base,
+        ],
+    ))[0];
+    assert!(line["resumed_bytes"].as_u64().unwrap() > 0, "{line}");
+    assert_eq!(line["hash"], ContentHash::of_bytes(&data).to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_killed_midway_continues_from_its_part_file() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));

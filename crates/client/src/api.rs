@@ -122,7 +122,8 @@ impl ClientError {
     /// Any other refusal is the request's fault and is not retried.
     pub fn is_transient(&self) -> bool {
         match self {
-            ClientError::Transport(_) => true,
+            // A request that could not even be built fails the same way again.
+            ClientError::Transport(e) => !e.is_builder(),
             ClientError::Refused { status, code, .. } => {
                 (status.is_server_error() && *status != StatusCode::INSUFFICIENT_STORAGE)
                     || matches!(status.as_u16(), 408 | 423 | 429)
