@@ -267,8 +267,8 @@ impl Cache {
     }
 }
 
-/// The cache folder: `$TUSK_CACHE_DIR`, else the user's cache folder
-/// (`$XDG_CACHE_HOME/tusk`, `~/.cache/tusk`).
+/// The cache folder when `--cache-dir` (`TUSK_CACHE_DIR`) does not say:
+/// the user's (`$XDG_CACHE_HOME/tusk`, `~/.cache/tusk`).
 pub fn default_dir() -> Option<std::path::PathBuf> {
     dirs::cache_dir().map(|d| d.join("tusk"))
 }
