@@ -348,14 +348,9 @@ async fn ctrl_c_stops_an_upload_with_130_and_says_how_to_go_on() {
         ],
     );
     slow.up.reached(16 * MIB as u64).await;
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let pid = child.id().unwrap() as libc::pid_t;
+    // SAFETY: a signal to our own child, which is still running.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let out = child.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
