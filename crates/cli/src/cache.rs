@@ -24,9 +24,12 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use sqlx::Row;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use tusk_client::hash::FileHash;
 use tusk_core::ContentHash;
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, SqliteArguments>;
 
 /// How much older than the hashing a file's ctime must be to remember it.
 const SETTLED: Duration = Duration::from_secs(2);
@@ -50,6 +53,17 @@ impl Stamp {
             mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
             ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
         }
+    }
+
+    /// Binds the stamp's columns, in the order `dev, ino, size, mtime_ns,
+    /// ctime_ns`, to the next placeholders of `query`.
+    fn bind<'q>(&self, query: Query<'q>) -> Query<'q> {
+        query
+            .bind(self.dev)
+            .bind(self.ino)
+            .bind(self.size as i64)
+            .bind(self.mtime_ns)
+            .bind(self.ctime_ns)
     }
 
     /// Whether the file had stopped changing well before `hashed_at`.
@@ -126,20 +140,17 @@ impl Cache {
     /// The remembered hash of `path`, if its stamp is still `stamp`.
     pub async fn hash(&self, path: &Path, stamp: &Stamp) -> Option<FileHash> {
         let pool = self.pool.as_ref()?;
-        let row = sqlx::query(
+        let query = sqlx::query(
             "SELECT blocks FROM hashes WHERE path = ? AND dev = ? AND ino = ? AND size = ? \
              AND mtime_ns = ? AND ctime_ns = ?",
         )
-        .bind(path.as_os_str().as_bytes())
-        .bind(stamp.dev)
-        .bind(stamp.ino)
-        .bind(stamp.size as i64)
-        .bind(stamp.mtime_ns)
-        .bind(stamp.ctime_ns)
-        .fetch_optional(pool)
-        .await
-        .map_err(|e| self.warn(e))
-        .ok()??;
+        .bind(path.as_os_str().as_bytes());
+        let row = stamp
+            .bind(query)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| self.warn(e))
+            .ok()??;
         let blocks: Vec<u8> = row.get("blocks");
         let blocks: Vec<[u8; 32]> = blocks
             .chunks_exact(32)
@@ -171,19 +182,12 @@ impl Cache {
             return;
         }
         let blocks: Vec<u8> = hash.blocks.concat();
-        let result = sqlx::query(
+        let query = sqlx::query(
             "INSERT OR REPLACE INTO hashes (path, dev, ino, size, mtime_ns, ctime_ns, blocks) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(path.as_os_str().as_bytes())
-        .bind(stamp.dev)
-        .bind(stamp.ino)
-        .bind(stamp.size as i64)
-        .bind(stamp.mtime_ns)
-        .bind(stamp.ctime_ns)
-        .bind(blocks)
-        .execute(pool)
-        .await;
+        .bind(path.as_os_str().as_bytes());
+        let result = stamp.bind(query).bind(blocks).execute(pool).await;
         if let Err(e) = result {
             self.warn(e);
         }
@@ -199,22 +203,19 @@ impl Cache {
         stamp: &Stamp,
     ) -> Option<(String, String)> {
         let pool = self.pool.as_ref()?;
-        let row = sqlx::query(
+        let query = sqlx::query(
             "SELECT file_id, hash FROM uploads WHERE server = ? AND path = ? AND name = ? \
              AND dev = ? AND ino = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?",
         )
         .bind(server)
         .bind(path.as_os_str().as_bytes())
-        .bind(name)
-        .bind(stamp.dev)
-        .bind(stamp.ino)
-        .bind(stamp.size as i64)
-        .bind(stamp.mtime_ns)
-        .bind(stamp.ctime_ns)
-        .fetch_optional(pool)
-        .await
-        .map_err(|e| self.warn(e))
-        .ok()??;
+        .bind(name);
+        let row = stamp
+            .bind(query)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| self.warn(e))
+            .ok()??;
         Some((row.get("file_id"), row.get("hash")))
     }
 
@@ -231,23 +232,20 @@ impl Cache {
         let Some(pool) = self.pool.as_ref() else {
             return;
         };
-        let result = sqlx::query(
+        let query = sqlx::query(
             "INSERT OR REPLACE INTO uploads \
              (server, path, name, dev, ino, size, mtime_ns, ctime_ns, hash, file_id) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(server)
         .bind(path.as_os_str().as_bytes())
-        .bind(name)
-        .bind(stamp.dev)
-        .bind(stamp.ino)
-        .bind(stamp.size as i64)
-        .bind(stamp.mtime_ns)
-        .bind(stamp.ctime_ns)
-        .bind(hash)
-        .bind(file_id)
-        .execute(pool)
-        .await;
+        .bind(name);
+        let result = stamp
+            .bind(query)
+            .bind(hash)
+            .bind(file_id)
+            .execute(pool)
+            .await;
         if let Err(e) = result {
             self.warn(e);
         }

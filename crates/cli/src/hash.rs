@@ -62,12 +62,8 @@ fn line(args: &HashArgs, path: &Path) -> anyhow::Result<String> {
     let WholeDigests { md5, sha256 } =
         whole.with_context(|| format!("{}: cannot read it", path.display()))?;
     let mut fields = vec![blocks.hash.to_string()];
-    fields.extend(md5.map(|d| format!("md5:{}", hex(&d))));
-    fields.extend(sha256.map(|d| format!("sha256:{}", hex(&d))));
+    fields.extend(md5.map(|d| format!("md5:{}", hex::encode(d))));
+    fields.extend(sha256.map(|d| format!("sha256:{}", hex::encode(d))));
     fields.push(path.display().to_string());
     Ok(fields.join("  "))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -3,6 +3,7 @@
 
 use tusk_client::download::DownloadError;
 use tusk_client::{Client, ClientError, UploadError};
+use tusk_core::model::FileId;
 
 /// Where the server is.
 #[derive(clap::Args, Debug, Clone)]
@@ -126,19 +127,16 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// A file id from an id, a download URL or path (`…/files/{id}/{name}`).
 pub fn file_id(arg: &str) -> Option<String> {
-    let is_id = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if is_id(arg) {
-        return Some(arg.to_ascii_lowercase());
+    let id = |s: &str| FileId::parse(&s.to_ascii_lowercase()).map(|id| id.as_str().to_owned());
+    if let Some(id) = id(arg) {
+        return Some(id);
     }
     let path = match reqwest::Url::parse(arg) {
         Ok(url) => url.path().to_owned(),
         Err(_) => arg.to_owned(),
     };
     let mut segments = path.split('/').skip_while(|s| *s != "files").skip(1);
-    segments
-        .next()
-        .filter(|s| is_id(s))
-        .map(str::to_ascii_lowercase)
+    segments.next().and_then(id)
 }
 
 /// The server a full URL points at (`http://host:port`), if it is one.

@@ -89,8 +89,7 @@ fn parse_chunk_size(s: &str) -> Result<u64, String> {
         .parse::<bytesize::ByteSize>()
         .map_err(|e| format!("not a size ({e}); e.g. 8MiB"))?
         .as_u64();
-    const MIB4: u64 = 4 * 1024 * 1024;
-    if n == 0 || n % MIB4 != 0 {
+    if n == 0 || n % tusk_core::hash::BLOCK_SIZE != 0 {
         return Err(format!(
             "{n} bytes is not a multiple of 4 MiB (4194304); e.g. 8MiB"
         ));
