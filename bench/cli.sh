@@ -48,44 +48,29 @@ PY
 fi
 cat "$small"/*/* > /dev/null   # page-cached, as the big file is
 
-server_pid=
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
     rm -rf "$work/data" "$work/copy.bin" "$work/copy-small" "$work/cli-cache"
 }
 trap cleanup EXIT
 
-# start_server: a fresh `tusk serve` on an empty data folder; sets $url.
-start_server() {
-    rm -rf "$work/data"
-    coproc SERVER { exec "$tusk" serve --listen 127.0.0.1:0 --data "$work/data" 2>/dev/null; }
-    server_pid=$SERVER_PID
-    local line
-    read -r line <&"${SERVER[0]}"
-    url=$(grep -o 'http://[0-9.:]*' <<<"$line")
-}
-stop_server() {
-    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
-    rm -rf "$work/data"; sync
-}
-
 # timed_upload ARGS...: seconds taken by `tusk upload ARGS` to a fresh server.
 timed_upload() {
-    start_server
+    start_server "$tusk" "$work/data"
     local t0 t1 out
     t0=$(now)
     out=$("$tusk" upload "$@" --server "$url" --json 2>"$work/upload.err") || {
         cat "$work/upload.err" >&2; exit 1; }
     t1=$(now)
     if grep -q '"status":"instant"' <<<"$out"; then echo "unexpected instant upload" >&2; exit 1; fi
-    stop_server
+    stop_server "$work/data"
     calc "$t1 - $t0"
 }
 
 # Fill the hash cache once for the "hash cached" rows.
-start_server
+start_server "$tusk" "$work/data"
 "$tusk" upload "$src" --server "$url" --cache-dir "$work/cli-cache" >/dev/null 2>&1
-stop_server
+stop_server "$work/data"
 
 base_big=(); full=(); cached=(); base_small=(); smallt=()
 for run in $(seq 1 "$runs"); do

@@ -13,3 +13,24 @@ test_file() {
     fi
     cat "$1" > /dev/null
 }
+
+# start_server TUSK DATA: a fresh `TUSK serve` on an empty DATA folder and a
+# free loopback port; sets $server_pid and $url once it is listening.
+server_pid=
+start_server() {
+    rm -rf "$2"
+    coproc SERVER { exec "$1" serve --listen 127.0.0.1:0 --data "$2" 2>/dev/null; }
+    server_pid=$SERVER_PID
+    local line
+    read -r line <&"${SERVER[0]}"
+    url=$(grep -o 'http://[0-9.:]*' <<<"$line")
+}
+
+# server_rss: the running server's peak RSS (VmHWM) in KiB.
+server_rss() { awk '/VmHWM/ {print $2}' "/proc/$server_pid/status"; }
+
+# stop_server DATA: stops the server and removes its data folder.
+stop_server() {
+    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+    rm -rf "$1"; sync
+}

@@ -30,19 +30,13 @@ tusk=$root/target/release/tusk
 src=$work/tus-source.bin
 test_file "$src" "$size_mib"   # every contender reads it from the page cache
 
-
-server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; rm -rf "$work/tus-data" "$work/copy.bin"; }
 trap cleanup EXIT
 
 # One PATCH of the whole file to a fresh server; prints "seconds rss_kib".
 patch_once() {
-    rm -rf "$work/tus-data"
-    coproc SERVER { exec "$tusk" serve --listen 127.0.0.1:0 --data "$work/tus-data" 2>/dev/null; }
-    server_pid=$SERVER_PID
-    local line base location t0 t1 status rss
-    read -r line <&"${SERVER[0]}"
-    base=$(grep -o 'http://[0-9.:]*' <<<"$line")
+    start_server "$tusk" "$work/tus-data"
+    local base=$url location t0 t1 status rss
     location=$(curl -sS -o /dev/null -D - -X POST "$base/tus/" \
         -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $(stat -c %s "$src")" \
         | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
@@ -53,9 +47,8 @@ patch_once() {
         --upload-file "$src")
     t1=$(now)
     [ "$status" = 204 ] || { echo "PATCH answered $status" >&2; exit 1; }
-    rss=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
-    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
-    rm -rf "$work/tus-data"; sync
+    rss=$(server_rss)
+    stop_server "$work/tus-data"
     echo "$(calc "$t1 - $t0") $rss"
 }
 

@@ -33,22 +33,16 @@ test_file "$src" "$size_mib"   # every contender reads it from the page cache
 
 field() { grep -o "\"$1\":[0-9.]*" <<<"$2" | cut -d: -f2; }
 
-server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; rm -rf "$work/data" "$work/copy.bin"; }
 trap cleanup EXIT
 
 # One upload through a fresh server; prints "transfer_s hash_s rss_kib".
 upload_once() {
-    rm -rf "$work/data"
-    coproc SERVER { exec "$tusk" serve --listen 127.0.0.1:0 --data "$work/data" 2>/dev/null; }
-    server_pid=$SERVER_PID
-    local line url result rss
-    read -r line <&"${SERVER[0]}"
-    url=$(grep -o 'http://[0-9.:]*' <<<"$line")
+    start_server "$tusk" "$work/data"
+    local result rss
     result=$("$driver" "$url" "$src" "$parallel" "$1")
-    rss=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
-    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
-    rm -rf "$work/data"; sync
+    rss=$(server_rss)
+    stop_server "$work/data"
     echo "$(field transfer_s "$result") $(field hash_s "$result") $rss"
 }
 
