@@ -29,6 +29,23 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+/// A temporary folder, a server on its `data`, and the client's cache
+/// folder in it.
+fn setup() -> (tempfile::TempDir, Server, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let cache = dir.path().join("cache");
+    (dir, server, cache)
+}
+
+/// Writes `len` random bytes (from `seed`) to `dir/name`.
+fn write_random(dir: &Path, name: &str, len: usize, seed: u64) -> (PathBuf, Vec<u8>) {
+    let data = random_bytes(len, seed);
+    let path = dir.join(name);
+    std::fs::write(&path, &data).unwrap();
+    (path, data)
+}
+
 /// `tusk ARGS` with its own cache folder, waited for.
 fn tusk(cache: &Path, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_tusk"))
@@ -96,9 +113,7 @@ async fn received(base: &str, name: &str, data: &[u8]) -> (Vec<u64>, u64) {
 
 #[test]
 fn a_folder_of_50_files_goes_up_and_every_file_comes_back_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let cache = dir.path().join("cache");
+    let (dir, server, cache) = setup();
     let top = dir.path().join("mixed");
     let mut sizes = vec![
         0,
@@ -197,12 +212,8 @@ fn a_folder_of_50_files_goes_up_and_every_file_comes_back_byte_for_byte() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_killed_midway_continues_with_only_the_missing_chunks() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let cache = dir.path().join("cache");
-    let data = random_bytes(100 * MIB, 7);
-    let path = dir.path().join("big.bin");
-    std::fs::write(&path, &data).unwrap();
+    let (dir, server, cache) = setup();
+    let (path, data) = write_random(dir.path(), "big.bin", 100 * MIB, 7);
     let path = path.to_str().unwrap();
 
     // Slowed to 25 MiB/s up, so the kill lands in the middle.
@@ -278,9 +289,7 @@ async fn an_upload_rides_out_a_server_killed_and_restarted_under_it() {
     let server = Server::start(&data_dir);
     let addr = server.base.trim_start_matches("http://").to_owned();
     let cache = dir.path().join("cache");
-    let data = random_bytes(64 * MIB + 3, 11);
-    let path = dir.path().join("big.bin");
-    std::fs::write(&path, &data).unwrap();
+    let (path, data) = write_random(dir.path(), "big.bin", 64 * MIB + 3, 11);
 
     let slow = Proxy::start(&server.base, Throttle::Up(25 * MIB as u64)).await;
     let child = spawn_tusk(
@@ -326,12 +335,8 @@ async fn an_upload_rides_out_a_server_killed_and_restarted_under_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_an_upload_with_130_and_says_how_to_go_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let cache = dir.path().join("cache");
-    let data = random_bytes(48 * MIB, 12);
-    let path = dir.path().join("big.bin");
-    std::fs::write(&path, &data).unwrap();
+    let (dir, server, cache) = setup();
+    let (path, data) = write_random(dir.path(), "big.bin", 48 * MIB, 12);
     let path = path.to_str().unwrap();
 
     let slow = Proxy::start(&server.base, Throttle::Up(16 * MIB as u64)).await;
@@ -375,12 +380,8 @@ async fn ctrl_c_stops_an_upload_with_130_and_says_how_to_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_killed_midway_continues_from_its_part_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let cache = dir.path().join("cache");
-    let data = random_bytes(100 * MIB + 12345, 8);
-    let path = dir.path().join("big.bin");
-    std::fs::write(&path, &data).unwrap();
+    let (dir, server, cache) = setup();
+    let (path, data) = write_random(dir.path(), "big.bin", 100 * MIB + 12345, 8);
     let line = &ok(&tusk(
         &cache,
         &[
@@ -455,9 +456,7 @@ async fn a_download_killed_midway_continues_from_its_part_file() {
 
 #[test]
 fn a_duplicate_is_instant_and_a_rerun_records_nothing_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let cache = dir.path().join("cache");
+    let (dir, server, cache) = setup();
     let data = random_bytes(9 * MIB, 9);
     let a = dir.path().join("a.bin");
     let b = dir.path().join("copy-of-a.bin");
@@ -516,9 +515,7 @@ fn a_duplicate_is_instant_and_a_rerun_records_nothing_twice() {
 
 #[test]
 fn a_changed_file_is_hashed_again_even_with_the_same_size_and_mtime() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let cache = dir.path().join("cache");
+    let (dir, server, cache) = setup();
     let path = dir.path().join("v.bin");
     let one = random_bytes(6 * MIB, 10);
     std::fs::write(&path, &one).unwrap();
