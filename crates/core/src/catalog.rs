@@ -208,6 +208,12 @@ pub trait Catalog: Send + Sync + 'static {
     /// Deletes a file record of `owner`. `None` if there was no such file.
     async fn delete_file(&self, owner: &Owner, id: &FileId) -> CatalogResult<Option<DeletedFile>>;
 
+    // ----- health --------------------------------------------------------
+
+    /// Answers once the catalog can serve requests (its database reachable
+    /// and answering); a load balancer's readiness check.
+    async fn ping(&self) -> CatalogResult<()>;
+
     // ----- exclusivity ---------------------------------------------------
 
     /// Waits until no one else holds `key`, then holds it until the guard

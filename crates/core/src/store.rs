@@ -99,6 +99,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Deletes a committed blob. Succeeds if it is already gone.
     async fn delete(&self, blob: &BlobId) -> StoreResult<()>;
 
+    /// Answers once the store can serve requests (its disk or bucket
+    /// reachable and writable as far as a cheap check can tell); a load
+    /// balancer's readiness check.
+    async fn ping(&self) -> StoreResult<()>;
+
     /// Stores whole blobs held in memory (small files) under the given ids,
     /// as if each had been staged and committed: durable on return, every
     /// one readable with exactly its bytes.

@@ -40,6 +40,10 @@ impl BlobStore for Staged {
         self.0.commit(staging, size, chunks).await
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        self.0.ping().await
+    }
+
     async fn abort(&self, staging: &Staging) -> StoreResult<()> {
         self.0.abort(staging).await
     }

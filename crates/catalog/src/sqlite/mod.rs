@@ -526,6 +526,14 @@ impl Catalog for SqliteCatalog {
         Ok(Some(DeletedFile { freed_blob }))
     }
 
+    async fn ping(&self) -> CatalogResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn lock(&self, key: &str) -> CatalogResult<LockGuard> {
         Ok(self.locks.lock(key).await)
     }

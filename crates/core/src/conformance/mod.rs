@@ -71,7 +71,7 @@ macro_rules! blob_store_conformance {
                     chunks_in_any_order_then_commit,
                     writes_stay_inside_their_chunk,
                     appends_continue_a_chunk,
-                    commit_sets_the_exact_size,
+                    a_continued_chunk_keeps_only_what_it_continues,
                     commit_is_idempotent,
                     abort_discards_staging,
                     delete_removes_a_blob,

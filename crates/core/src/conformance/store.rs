@@ -46,7 +46,8 @@ async fn read_all(store: &dyn BlobStore, blob: &BlobId, size: u64) -> Vec<u8> {
 }
 
 pub async fn chunks_in_any_order_then_commit(store: Arc<dyn BlobStore>) {
-    let (cs, size) = (4 * MIB, 10 * MIB + 3);
+    let cs = store.min_chunk_size();
+    let size = 2 * cs + 2 * MIB + 3;
     let data = pattern(1, size as usize);
     let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
     // All three chunks at once, started last-first.
@@ -66,7 +67,7 @@ pub async fn chunks_in_any_order_then_commit(store: Arc<dyn BlobStore>) {
         read_all(store.as_ref(), &staging.blob, size).await == data,
         "content differs"
     );
-    for range in [0..1, 4 * MIB - 1..4 * MIB + 2, size - 5..size, 7..7] {
+    for range in [0..1, cs - 1..cs + 2, size - 5..size, 7..7] {
         let got = collect(store.read(&staging.blob, range.clone()).await.unwrap())
             .await
             .unwrap();
@@ -78,7 +79,8 @@ pub async fn chunks_in_any_order_then_commit(store: Arc<dyn BlobStore>) {
 }
 
 pub async fn writes_stay_inside_their_chunk(store: Arc<dyn BlobStore>) {
-    let (cs, size) = (4 * MIB, 8 * MIB);
+    let cs = store.min_chunk_size();
+    let size = 2 * cs;
     let data = pattern(2, size as usize);
     let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
     let second = write_chunk(
@@ -125,8 +127,8 @@ pub async fn writes_stay_inside_their_chunk(store: Arc<dyn BlobStore>) {
 }
 
 pub async fn appends_continue_a_chunk(store: Arc<dyn BlobStore>) {
-    let cs = 4 * MIB;
-    let data = pattern(3, (5 * MIB + 11) as usize);
+    let cs = store.min_chunk_size();
+    let data = pattern(3, (cs + MIB + 11) as usize);
     let staging = store.begin(&BlobId::random(), None).await.unwrap();
     let c0 = ChunkRef {
         index: 0,
@@ -162,38 +164,35 @@ pub async fn appends_continue_a_chunk(store: Arc<dyn BlobStore>) {
     assert!(read_all(store.as_ref(), &staging.blob, size).await == data);
 }
 
-pub async fn commit_sets_the_exact_size(store: Arc<dyn BlobStore>) {
-    // An append that was refused may have left bytes past the final size.
-    let data = pattern(4, 5000);
-    let staging = store.begin(&BlobId::random(), None).await.unwrap();
-    let c0 = ChunkRef {
-        index: 0,
-        offset: 0,
-        len: 4 * MIB,
-    };
+pub async fn a_continued_chunk_keeps_only_what_it_continues(store: Arc<dyn BlobStore>) {
+    // An append wrote and synced 5000 bytes but only 3000 were recorded (a
+    // crash, a refused checksum): the next append continues at 3000, and
+    // the bytes past it are replaced.
+    let (first, second) = (pattern(4, 5000), pattern(12, 5000));
+    let staging = store.begin(&BlobId::random(), Some(5000)).await.unwrap();
+    let c0 = chunk_ref(0, store.min_chunk_size(), 5000);
     let mut w = store.open_chunk(&staging, c0, 0).await.unwrap();
-    w.write(data.clone().into()).await.unwrap();
+    w.write(first.clone().into()).await.unwrap();
+    w.sync().await.unwrap();
+    let mut w = store.open_chunk(&staging, c0, 3000).await.unwrap();
+    w.write(second[3000..].to_vec().into()).await.unwrap();
     let receipt = w.finish().await.unwrap();
-    store
-        .commit(
-            &staging,
-            3000,
-            &[ChunkRecord {
-                index: 0,
-                digests: vec![],
-                receipt,
-            }],
-        )
-        .await
-        .unwrap();
-    assert!(read_all(store.as_ref(), &staging.blob, 3000).await == data[..3000]);
+    let record = ChunkRecord {
+        index: 0,
+        digests: vec![],
+        receipt,
+    };
+    store.commit(&staging, 5000, &[record]).await.unwrap();
+    let mut want = first[..3000].to_vec();
+    want.extend_from_slice(&second[3000..]);
+    assert!(read_all(store.as_ref(), &staging.blob, 5000).await == want);
 }
 
 pub async fn commit_is_idempotent(store: Arc<dyn BlobStore>) {
     let data = pattern(5, 70_000);
     let size = data.len() as u64;
     let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
-    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, 4 * MIB, size), &data).await;
+    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, store.min_chunk_size(), size), &data).await;
     store
         .commit(&staging, size, std::slice::from_ref(&r))
         .await
@@ -206,7 +205,7 @@ pub async fn abort_discards_staging(store: Arc<dyn BlobStore>) {
     let staging = store.begin(&BlobId::random(), Some(100)).await.unwrap();
     store.abort(&staging).await.unwrap();
     let err = store
-        .open_chunk(&staging, chunk_ref(0, 4 * MIB, 100), 0)
+        .open_chunk(&staging, chunk_ref(0, store.min_chunk_size(), 100), 0)
         .await
         .err()
         .expect("staging gone");
@@ -218,7 +217,7 @@ pub async fn delete_removes_a_blob(store: Arc<dyn BlobStore>) {
     let data = pattern(6, 1234);
     let size = data.len() as u64;
     let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
-    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, 4 * MIB, size), &data).await;
+    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, store.min_chunk_size(), size), &data).await;
     store.commit(&staging, size, &[r]).await.unwrap();
     store.delete(&staging.blob).await.unwrap();
     let err = store
@@ -248,7 +247,7 @@ pub async fn reading_what_is_not_there(store: Arc<dyn BlobStore>) {
         handle: String::new(),
     };
     let err = store
-        .open_chunk(&ghost, chunk_ref(0, 4 * MIB, 10), 0)
+        .open_chunk(&ghost, chunk_ref(0, store.min_chunk_size(), 10), 0)
         .await
         .err()
         .expect("nothing staged");
@@ -305,7 +304,7 @@ pub async fn put_blobs_are_blobs_like_any(store: Arc<dyn BlobStore>) {
     let staging = store.begin(&BlobId::random(), Some(3000)).await.unwrap();
     let more = [(BlobId::random(), bytes::Bytes::from(pattern(11, 10)))];
     store.put_blobs(&more).await.unwrap();
-    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, 4 * MIB, 3000), &data).await;
+    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, store.min_chunk_size(), 3000), &data).await;
     store.commit(&staging, 3000, &[r]).await.unwrap();
     assert!(read_all(store.as_ref(), &staging.blob, 3000).await == data);
 }

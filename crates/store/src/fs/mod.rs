@@ -197,6 +197,18 @@ impl BlobStore for FsStore {
         .await
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        // Both folders still there (a disk unmounted under a running
+        // server shows here).
+        for dir in ["parts", "blobs"] {
+            let meta = tokio::fs::metadata(self.root.join(dir)).await?;
+            if !meta.is_dir() {
+                return Err(StoreError::Backend(format!("{dir} is not a folder")));
+            }
+        }
+        Ok(())
+    }
+
     async fn abort(&self, staging: &Staging) -> StoreResult<()> {
         let path = self.part_path(&staging.blob);
         blocking(move || match std::fs::remove_file(path) {
