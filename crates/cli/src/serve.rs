@@ -1,4 +1,5 @@
-//! `tusk serve`: open the data folder, listen, serve until SIGINT/SIGTERM.
+//! `tusk serve`: open the store and the catalog, listen, serve until
+//! SIGINT/SIGTERM.
 
 use std::time::Duration;
 
@@ -20,8 +21,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // One plain line on stdout, for people and for tools waiting on readiness.
     println!(
-        "tusk listening on http://{addr} (data in {})",
-        config.data.display()
+        "tusk listening on http://{addr} (store {}, catalog {})",
+        config.store_url(),
+        config.catalog_url()
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -32,5 +32,5 @@ pub mod conformance;
 pub use catalog::Catalog;
 pub use error::{Error, Result};
 pub use hash::{BLOCK_SIZE, ContentHash};
-pub use service::{Limits, UploadService};
+pub use service::{Limits, Readiness, UploadService};
 pub use store::BlobStore;

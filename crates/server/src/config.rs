@@ -15,9 +15,38 @@ pub struct ServeConfig {
     #[arg(long, env = "TUSK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Data folder: catalog, finished blobs and uploads in progress.
+    /// Data folder: catalog, finished blobs and uploads in progress, unless
+    /// `--store` and `--catalog` put them elsewhere.
     #[arg(long, env = "TUSK_DATA", default_value = "./tusk-data")]
     pub data: PathBuf,
+
+    /// Where the bytes live: `file://PATH` (default: the data folder) or
+    /// `s3://BUCKET/PREFIX` for an S3-compatible object store (see
+    /// `--s3-endpoint`; credentials from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long, env = "TUSK_STORE", value_parser = StoreUrl::parse)]
+    pub store: Option<StoreUrl>,
+
+    /// Where uploads and files are recorded: `sqlite://PATH` (default:
+    /// `catalog.db` in the data folder) or `postgres://USER@HOST:PORT/DB`.
+    /// Several nodes share one PostgreSQL catalog and one S3 store.
+    #[arg(long, env = "TUSK_CATALOG", value_parser = CatalogUrl::parse)]
+    pub catalog: Option<CatalogUrl>,
+
+    /// The S3 endpoint for stores other than AWS, e.g.
+    /// `http://127.0.0.1:8333` or `https://minio.example.com`.
+    #[arg(long, env = "TUSK_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The S3 region.
+    #[arg(long, env = "TUSK_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Path-style S3 requests (`ENDPOINT/BUCKET/KEY`), as most self-hosted
+    /// stores want; `false` for virtual-hosted ones (`BUCKET.ENDPOINT/KEY`).
+    /// Default: true with `--s3-endpoint`, false for AWS.
+    #[arg(long, env = "TUSK_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
 
     /// Largest accepted file, e.g. `1TiB`, `500GB`, `1048576`.
     #[arg(long, env = "TUSK_MAX_FILE_SIZE", default_value = "1TiB", value_parser = parse_size)]
@@ -42,10 +71,29 @@ impl ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data,
+            store: None,
+            catalog: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_path_style: None,
             max_file_size: 1 << 40,
             upload_ttl: Duration::from_secs(24 * 3600),
             cors_origins: Vec::new(),
         }
+    }
+
+    /// The store to use: `--store`, or the data folder.
+    pub fn store_url(&self) -> StoreUrl {
+        self.store
+            .clone()
+            .unwrap_or_else(|| StoreUrl::File(self.data.clone()))
+    }
+
+    /// The catalog to use: `--catalog`, or `catalog.db` in the data folder.
+    pub fn catalog_url(&self) -> CatalogUrl {
+        self.catalog
+            .clone()
+            .unwrap_or_else(|| CatalogUrl::Sqlite(self.data.join("catalog.db")))
     }
 
     pub fn limits(&self) -> Limits {
@@ -54,6 +102,101 @@ impl ServeConfig {
             upload_ttl: self.upload_ttl,
             ..Limits::default()
         }
+    }
+}
+
+/// Where the bytes live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// A folder on local disk.
+    File(PathBuf),
+    /// An S3 bucket and a key prefix in it.
+    S3 { bucket: String, prefix: String },
+}
+
+impl StoreUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err("file:// needs a folder, e.g. file:///srv/tusk".into());
+            }
+            return Ok(StoreUrl::File(PathBuf::from(path)));
+        }
+        if s.starts_with("s3://") {
+            let (bucket, prefix) = tusk_store::S3Config::parse_url(s)?;
+            return Ok(StoreUrl::S3 { bucket, prefix });
+        }
+        Err(format!(
+            "{s:?} is not a store; write file://PATH or s3://BUCKET/PREFIX"
+        ))
+    }
+}
+
+impl std::fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::File(path) => write!(f, "file://{}", path.display()),
+            StoreUrl::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// Where uploads and files are recorded.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CatalogUrl {
+    /// An SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (it may hold a password).
+    Postgres(String),
+}
+
+impl CatalogUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file, e.g. sqlite:///srv/tusk/catalog.db".into());
+            }
+            return Ok(CatalogUrl::Sqlite(PathBuf::from(path)));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(CatalogUrl::Postgres(s.to_owned()));
+        }
+        Err(format!(
+            "{} is not a catalog; write sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            redact(s)
+        ))
+    }
+}
+
+/// Shown without any password.
+impl std::fmt::Display for CatalogUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CatalogUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            CatalogUrl::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for CatalogUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CatalogUrl({self})")
+    }
+}
+
+/// A URL with the password of its `user:password@` part replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -97,6 +240,33 @@ mod tests {
         assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn stores_and_catalogs() {
+        assert_eq!(
+            StoreUrl::parse("s3://uploads/tusk").unwrap(),
+            StoreUrl::S3 {
+                bucket: "uploads".into(),
+                prefix: "tusk".into()
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("file:///srv/tusk").unwrap(),
+            StoreUrl::File("/srv/tusk".into())
+        );
+        for bad in ["/srv/tusk", "s3://", "gs://b/p", "file://"] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
+        let pg = CatalogUrl::parse("postgres://tusk:hunter2@db:5432/tusk?sslmode=disable").unwrap();
+        assert_eq!(pg.to_string(), "postgres://tusk:***@db:5432/tusk?sslmode=disable");
+        assert!(!format!("{pg:?}").contains("hunter2"));
+        let err = CatalogUrl::parse("mysql://u:hunter2@db/x").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert_eq!(
+            CatalogUrl::parse("sqlite:///srv/c.db").unwrap(),
+            CatalogUrl::Sqlite("/srv/c.db".into())
+        );
     }
 
     #[test]

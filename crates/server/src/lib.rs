@@ -17,28 +17,78 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tusk_catalog::SqliteCatalog;
-use tusk_core::UploadService;
-use tusk_store::FsStore;
+use tusk_catalog::{PostgresCatalog, SqliteCatalog};
+use tusk_core::{BlobStore, Catalog, UploadService};
+use tusk_store::{FsStore, S3Config, S3Store};
 
-pub use config::ServeConfig;
+pub use config::{CatalogUrl, ServeConfig, StoreUrl};
 pub use http::{AppState, app};
 
-/// Opens the data folder a configuration names: the blob store under
-/// `<data>/`, the catalog in `<data>/catalog.db`.
+/// Opens the store and the catalog a configuration names — by default
+/// both in the data folder: blobs under `<data>/`, the catalog in
+/// `<data>/catalog.db`. Fails, naming what and where, unless both work.
 pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&config.data)
-        .with_context(|| format!("cannot create the data folder {}", config.data.display()))?;
-    let store = FsStore::open(&config.data)
-        .with_context(|| format!("cannot open the blob store in {}", config.data.display()))?;
-    let catalog_path = config.data.join("catalog.db");
-    let catalog = SqliteCatalog::open(&catalog_path)
-        .await
-        .with_context(|| format!("cannot open the catalog {}", catalog_path.display()))?;
-    let service = UploadService::new(Arc::new(store), Arc::new(catalog), config.limits());
+    let store = open_store(config).await?;
+    let catalog = open_catalog(config).await?;
+    let service = UploadService::new(store, catalog, config.limits());
     Ok(AppState {
         service: Arc::new(service),
         cors_origins: config.cors_origins.clone(),
+    })
+}
+
+async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let url = config.store_url();
+    Ok(match &url {
+        StoreUrl::File(path) => {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("cannot create the folder {}", path.display()))?;
+            Arc::new(
+                FsStore::open(path)
+                    .with_context(|| format!("cannot open the blob store {url}"))?,
+            )
+        }
+        StoreUrl::S3 { bucket, prefix } => {
+            let s3 = S3Config {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                endpoint: config.s3_endpoint.clone(),
+                region: config.s3_region.clone(),
+                path_style: config
+                    .s3_path_style
+                    .unwrap_or(config.s3_endpoint.is_some()),
+            };
+            let at = s3.endpoint.as_deref().unwrap_or("AWS");
+            Arc::new(S3Store::open(&s3).await.with_context(|| {
+                format!(
+                    "cannot use the blob store {url} at {at} (it must exist and the \
+                     credentials in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY must allow \
+                     writing to it)"
+                )
+            })?)
+        }
+    })
+}
+
+async fn open_catalog(config: &ServeConfig) -> anyhow::Result<Arc<dyn Catalog>> {
+    let url = config.catalog_url();
+    Ok(match &url {
+        CatalogUrl::Sqlite(path) => {
+            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder)
+                    .with_context(|| format!("cannot create the folder {}", folder.display()))?;
+            }
+            Arc::new(
+                SqliteCatalog::open(path)
+                    .await
+                    .with_context(|| format!("cannot open the catalog {url}"))?,
+            )
+        }
+        CatalogUrl::Postgres(pg) => Arc::new(
+            PostgresCatalog::connect(pg)
+                .await
+                .with_context(|| format!("cannot use the catalog {url}"))?,
+        ),
     })
 }
 

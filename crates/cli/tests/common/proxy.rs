@@ -1,6 +1,8 @@
 //! A TCP relay between a client and the server on loopback that counts the
 //! bytes going each way and can slow one way down, so a test can see what a
-//! client really sent or fetched, and stop it midway.
+//! client really sent or fetched, and stop it midway. Given several
+//! servers, it spreads connections over them in turn and skips one that
+//! refuses, as a load balancer in front of several nodes does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,17 +64,36 @@ pub enum Throttle {
 impl Proxy {
     /// Relays to `upstream` (`http://127.0.0.1:PORT`).
     pub async fn start(upstream: &str, throttle: Throttle) -> Proxy {
-        let target = upstream.trim_start_matches("http://").to_owned();
+        Self::balance(&[upstream], throttle).await
+    }
+
+    /// Relays each new connection to the next of `upstreams` in turn, or to
+    /// the one after it if that one refuses the connection.
+    pub async fn balance(upstreams: &[&str], throttle: Throttle) -> Proxy {
+        let targets: Vec<String> = upstreams
+            .iter()
+            .map(|u| u.trim_start_matches("http://").to_owned())
+            .collect();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (up, down) = (Counter::new(), Counter::new());
         let (u, d) = (up.clone(), down.clone());
         let task = tokio::spawn(async move {
+            let mut turn = 0;
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let Ok(server) = TcpStream::connect(&target).await else {
+                let mut server = None;
+                for _ in 0..targets.len() {
+                    let target = &targets[turn % targets.len()];
+                    turn += 1;
+                    if let Ok(s) = TcpStream::connect(target).await {
+                        server = Some(s);
+                        break;
+                    }
+                }
+                let Some(server) = server else {
                     continue;
                 };
                 let (cr, cw) = client.into_split();

@@ -74,6 +74,20 @@ impl Default for Limits {
     }
 }
 
+/// What [`UploadService::readiness`] found: `None` where all is well, else
+/// what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    pub store: Option<String>,
+    pub catalog: Option<String>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.store.is_none() && self.catalog.is_none()
+    }
+}
+
 /// The upload service. Cheap to share behind an `Arc`.
 pub struct UploadService {
     store: Arc<dyn BlobStore>,
@@ -92,6 +106,29 @@ impl UploadService {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Whether the store and the catalog both answer, each within
+    /// `patience`: what a load balancer asks before sending requests. The
+    /// errors say which one does not, and why.
+    pub async fn readiness(&self, patience: Duration) -> Readiness {
+        let timed_out = || format!("no answer within {} ms", patience.as_millis());
+        let (store, catalog) = tokio::join!(
+            tokio::time::timeout(patience, self.store.ping()),
+            tokio::time::timeout(patience, self.catalog.ping()),
+        );
+        Readiness {
+            store: match store {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(timed_out()),
+            },
+            catalog: match catalog {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(timed_out()),
+            },
+        }
     }
 
     /// An upload of `owner`; anyone else's is as good as missing. An

@@ -3,6 +3,7 @@
 //! - [`api`]: the JSON chunk API under `/api/v1/uploads`
 //! - [`files`]: listing and deleting files, and downloads at `/files/{id}`
 //! - [`form`]: `multipart/form-data` posts
+//! - [`health`]: `/healthz` and `/readyz` for load balancers
 //! - [`tus`]: tus 1.0.0 with its extensions under `/tus/`
 //! - [`request`]: parsing request parts into typed values
 //! - [`views`]: the JSON shapes of uploads and files
@@ -13,6 +14,7 @@ pub mod api;
 pub mod error;
 pub mod files;
 pub mod form;
+pub mod health;
 pub mod request;
 pub mod tus;
 pub mod views;
@@ -94,6 +96,8 @@ pub fn app(state: AppState) -> Router {
             "/files/{id}/{name}",
             get(files::download).fallback(method_not_allowed),
         )
+        .route("/healthz", get(health::healthz).fallback(method_not_allowed))
+        .route("/readyz", get(health::readyz).fallback(method_not_allowed))
         .route("/", get(web::index).fallback(method_not_allowed))
         .route("/web/{*path}", get(web::asset).fallback(method_not_allowed))
         .merge(tus::router())
