@@ -41,8 +41,9 @@ async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn BlobStore>> 
     let url = config.store_url();
     Ok(match &url {
         StoreUrl::File(path) => {
-            std::fs::create_dir_all(path)
-                .with_context(|| format!("cannot create the folder {}", path.display()))?;
+            std::fs::create_dir_all(path).with_context(|| {
+                format!("cannot create the blob store's folder {}", path.display())
+            })?;
             Arc::new(
                 FsStore::open(path)
                     .with_context(|| format!("cannot open the blob store {url}"))?,
@@ -75,8 +76,9 @@ async fn open_catalog(config: &ServeConfig) -> anyhow::Result<Arc<dyn Catalog>> 
     Ok(match &url {
         CatalogUrl::Sqlite(path) => {
             if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(folder)
-                    .with_context(|| format!("cannot create the folder {}", folder.display()))?;
+                std::fs::create_dir_all(folder).with_context(|| {
+                    format!("cannot create the catalog's folder {}", folder.display())
+                })?;
             }
             Arc::new(
                 SqliteCatalog::open(path)
