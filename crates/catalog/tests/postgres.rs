@@ -3,9 +3,9 @@
 //! values on one database stand in for two nodes racing each other.
 //!
 //! Needs `TUSK_TEST_POSTGRES`: the URL of a throwaway cluster in which
-//! every test creates a database of its own (`scripts/test` starts one;
-//! so does `tests/backends/start DIR`, writing `DIR/env`). The databases
-//! are left for the cluster's removal.
+//! every test creates a database of its own, dropped when it ends
+//! (`scripts/test` starts such a cluster; so does `tests/backends/start
+//! DIR`, writing `DIR/env`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -51,42 +51,81 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Creates an empty database in the test cluster; returns its URL.
-async fn fresh_database() -> String {
-    let admin = admin_url();
-    let name = format!("tusk_test_{}", BlobId::random());
-    let mut conn = PgConnection::connect(&admin)
-        .await
-        .expect("connect to TUSK_TEST_POSTGRES");
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create a test database");
-    conn.close().await.expect("close the admin connection");
-    with_database(&admin, &name)
+/// An empty database of its own in the test cluster, dropped with this.
+struct TestDatabase {
+    name: String,
+    url: String,
 }
 
-async fn fresh_catalog() -> (Arc<dyn Catalog>, ()) {
-    let url = fresh_database().await;
-    let catalog = PostgresCatalog::connect(&url)
+impl TestDatabase {
+    async fn create() -> Self {
+        let admin = admin_url();
+        let name = format!("tusk_test_{}", BlobId::random());
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("connect to TUSK_TEST_POSTGRES");
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+        conn.close().await.expect("close the admin connection");
+        let url = with_database(&admin, &name);
+        TestDatabase { name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops the database (ending any connection still open to it), so
+    /// that runs do not pile databases up. Drop cannot wait, so a thread
+    /// with a runtime of its own does the work while this waits for it.
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime
+                .block_on(async {
+                    let mut conn = PgConnection::connect(&admin_url()).await?;
+                    sqlx::query(AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await?;
+                    conn.close().await
+                })
+                .map_err(|e| e.to_string())
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop a test database: {e}");
+        }
+    }
+}
+
+async fn fresh_catalog() -> (Arc<dyn Catalog>, TestDatabase) {
+    let db = TestDatabase::create().await;
+    let catalog = PostgresCatalog::connect(&db.url)
         .await
         .expect("connect the catalog");
-    (Arc::new(catalog), ())
+    (Arc::new(catalog), db)
 }
 
 tusk_core::catalog_conformance!(fresh_catalog);
 
 /// Two nodes on one fresh database, started at the same time (both
 /// migrate it at once).
-async fn two_nodes() -> (Arc<PostgresCatalog>, Arc<PostgresCatalog>) {
-    let url = fresh_database().await;
+async fn two_nodes() -> (Arc<PostgresCatalog>, Arc<PostgresCatalog>, TestDatabase) {
+    let db = TestDatabase::create().await;
     let (a, b) = tokio::join!(
-        PostgresCatalog::connect(&url),
-        PostgresCatalog::connect(&url)
+        PostgresCatalog::connect(&db.url),
+        PostgresCatalog::connect(&db.url)
     );
     (
         Arc::new(a.expect("connect node a")),
         Arc::new(b.expect("connect node b")),
+        db,
     )
 }
 
@@ -159,13 +198,13 @@ async fn connect_errors_name_the_server_but_not_the_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_answers() {
-    let (a, _b) = two_nodes().await;
+    let (a, _b, _db) = two_nodes().await;
     a.ping().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_by_one_node_is_free_for_the_other_once_dropped() {
-    let (a, b) = two_nodes().await;
+    let (a, b, _db) = two_nodes().await;
     for _ in 0..ROUNDS {
         let held = a.try_lock("k").await.unwrap().expect("a free key");
         assert!(b.try_lock("k").await.unwrap().is_none(), "held by node a");
@@ -179,7 +218,7 @@ async fn a_lock_held_by_one_node_is_free_for_the_other_once_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_waits_for_the_other_node() {
-    let (a, b) = two_nodes().await;
+    let (a, b, _db) = two_nodes().await;
     let held = a.lock("k").await.unwrap();
     let (got_tx, got_rx) = oneshot::channel();
     let waiter = tokio::spawn(async move {
@@ -206,7 +245,7 @@ async fn lock_waits_for_the_other_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_completions_of_one_content_keep_one_blob() {
-    let (a, b) = two_nodes().await;
+    let (a, b, _db) = two_nodes().await;
     for round in 0..ROUNDS {
         let hash = unique_hash();
         let (ua, ub) = (upload(UploadMode::Chunks), upload(UploadMode::Chunks));
@@ -242,7 +281,7 @@ async fn racing_completions_of_one_content_keep_one_blob() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_batches_count_every_reference() {
-    let (a, b) = two_nodes().await;
+    let (a, b, _db) = two_nodes().await;
     for round in 0..ROUNDS {
         let h: Vec<ContentHash> = (0..4).map(|_| unique_hash()).collect();
         let blob = |i: usize| new_blob(BlobId::random(), h[i]);
@@ -331,7 +370,7 @@ async fn delete_all(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instant_upload_racing_the_last_delete_never_loses_its_blob() {
-    let (a, b) = two_nodes().await;
+    let (a, b, _db) = two_nodes().await;
     for round in 0..ROUNDS {
         let up = upload(UploadMode::Chunks);
         a.insert_upload(&up).await.unwrap();
@@ -368,7 +407,7 @@ async fn an_instant_upload_racing_the_last_delete_never_loses_its_blob() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_appends_move_the_offset_once() {
-    let (a, b) = two_nodes().await;
+    let (a, b, _db) = two_nodes().await;
     let mut up = upload(UploadMode::Append);
     up.size = None;
     a.insert_upload(&up).await.unwrap();

@@ -33,6 +33,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    let sweeper = tokio::spawn(tusk_server::sweep_forever(state.service.clone()));
     let server = tokio::spawn(tusk_server::run(listener, state, shutdown));
     let signal_name = wait_for_signal().await?;
     tracing::info!(
@@ -40,6 +41,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         GRACE.as_secs()
     );
     let _ = stop_tx.send(true);
+    sweeper.abort();
     match tokio::time::timeout(GRACE, server).await {
         Ok(joined) => joined
             .context("server task failed")?

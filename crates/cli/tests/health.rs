@@ -34,13 +34,19 @@ async fn healthz_and_readyz_answer_and_readyz_names_a_failing_store() {
     );
     assert_eq!(
         get(&server.url("/readyz")).await,
-        (200, json!({ "status": "ready", "store": "ok", "catalog": "ok" }))
+        (
+            200,
+            json!({ "status": "ready", "store": "ok", "catalog": "ok" })
+        )
     );
     // The store's folders vanish under the running node (a disk gone).
     std::fs::remove_dir_all(data.join("blobs")).unwrap();
     assert_eq!(
         get(&server.url("/readyz")).await,
-        (503, json!({ "status": "not_ready", "store": "failing", "catalog": "ok" }))
+        (
+            503,
+            json!({ "status": "not_ready", "store": "failing", "catalog": "ok" })
+        )
     );
     // Alive all the same.
     assert_eq!(get(&server.url("/healthz")).await.0, 200);
@@ -49,17 +55,31 @@ async fn healthz_and_readyz_answer_and_readyz_names_a_failing_store() {
 #[tokio::test]
 async fn a_node_on_s3_and_postgres_is_ready() {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("s3://{}/health-{}", env("TUSK_TEST_S3_BUCKET"), std::process::id());
+    let store = format!(
+        "s3://{}/health-{}",
+        env("TUSK_TEST_S3_BUCKET"),
+        std::process::id()
+    );
     let endpoint = env("TUSK_TEST_S3_ENDPOINT");
     let catalog = env("TUSK_TEST_POSTGRES");
     let server = Server::start_with(
         &dir.path().join("data"),
-        &["--store", &store, "--s3-endpoint", &endpoint, "--catalog", &catalog],
+        &[
+            "--store",
+            &store,
+            "--s3-endpoint",
+            &endpoint,
+            "--catalog",
+            &catalog,
+        ],
         &[],
     );
     assert_eq!(
         get(&server.url("/readyz")).await,
-        (200, json!({ "status": "ready", "store": "ok", "catalog": "ok" }))
+        (
+            200,
+            json!({ "status": "ready", "store": "ok", "catalog": "ok" })
+        )
     );
     // Neither the data folder nor anything in it was needed.
     assert!(!dir.path().join("data").exists());
@@ -96,7 +116,10 @@ fn no_node_starts_without_a_working_store_or_catalog() {
     // An S3 endpoint nothing answers on.
     let nowhere = format!("http://127.0.0.1:{}", closed_port());
     let err = refused(&["--store", &store, "--s3-endpoint", &nowhere], &[]);
-    assert!(err.contains(&format!("cannot use the blob store {store} at {nowhere}")), "{err}");
+    assert!(
+        err.contains(&format!("cannot use the blob store {store} at {nowhere}")),
+        "{err}"
+    );
 
     // Credentials the S3 server does not know.
     let err = refused(
@@ -109,7 +132,10 @@ fn no_node_starts_without_a_working_store_or_catalog() {
     // A PostgreSQL nothing answers on, with a password that must not show.
     let pg = format!("postgres://tusk:sekrit@127.0.0.1:{}/tusk", closed_port());
     let err = refused(&["--catalog", &pg], &[]);
-    assert!(err.contains("cannot use the catalog postgres://tusk:***@127.0.0.1"), "{err}");
+    assert!(
+        err.contains("cannot use the catalog postgres://tusk:***@127.0.0.1"),
+        "{err}"
+    );
     assert!(!err.contains("sekrit"), "the password shows: {err}");
 
     // A database that does not exist on a running PostgreSQL.

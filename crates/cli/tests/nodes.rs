@@ -12,7 +12,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStore;
 use serde_json::Value;
 use sqlx::Connection;
-use tusk_client::api::{ChunkCheck, Checked, Client, NewUpload};
+use tusk_client::api::{Checked, ChunkCheck, Client, NewUpload};
 use tusk_core::ContentHash;
 
 mod common;
@@ -130,12 +130,16 @@ impl Cluster {
             !keys.iter().any(|k| k.starts_with("staging/")),
             "staged objects left: {keys:?}"
         );
-        keys.into_iter().filter(|k| k.starts_with("blobs/")).collect()
+        keys.into_iter()
+            .filter(|k| k.starts_with("blobs/"))
+            .collect()
     }
 }
 
 async fn download(base: &str, file_id: &str) -> Vec<u8> {
-    let response = reqwest::get(format!("{base}/files/{file_id}")).await.unwrap();
+    let response = reqwest::get(format!("{base}/files/{file_id}"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     response.bytes().await.unwrap().to_vec()
 }
@@ -181,7 +185,10 @@ async fn chunks_alternate_between_nodes_and_any_node_completes_and_serves() {
     let seen = a.upload(&id).await.unwrap();
     assert_eq!(seen.received, (0..count).collect::<Vec<_>>());
     let file = b.complete(&id).await.unwrap();
-    assert!(download(&cluster.a().base, &file.id).await == data, "A serves other bytes");
+    assert!(
+        download(&cluster.a().base, &file.id).await == data,
+        "A serves other bytes"
+    );
     // A range of the blob, from B.
     let range = reqwest::Client::new()
         .get(format!("{}/files/{}", cluster.b.base, file.id))
@@ -271,7 +278,10 @@ async fn a_node_killed_mid_chunk_leaves_the_upload_to_the_other() {
     assert!(stderr.contains("trying again"), "no retry seen: {stderr}");
     let line: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     let id = line["id"].as_str().unwrap();
-    assert!(download(&cluster.b.base, id).await == data, "the file differs");
+    assert!(
+        download(&cluster.b.base, id).await == data,
+        "the file differs"
+    );
     assert_eq!(cluster.blobs().await.len(), 1);
 }
 
@@ -318,7 +328,10 @@ async fn a_tus_upload_whose_patches_alternate_between_nodes_completes() {
             .send()
             .await
             .unwrap();
-        assert_eq!(head.headers()["upload-offset"].to_str().unwrap(), offset.to_string());
+        assert_eq!(
+            head.headers()["upload-offset"].to_str().unwrap(),
+            offset.to_string()
+        );
         let patched = http
             .patch(this.url(&path))
             .header("tus-resumable", "1.0.0")
@@ -330,7 +343,10 @@ async fn a_tus_upload_whose_patches_alternate_between_nodes_completes() {
             .unwrap();
         assert_eq!(patched.status(), 204, "PATCH at {offset}");
         offset += piece.len();
-        assert_eq!(patched.headers()["upload-offset"].to_str().unwrap(), offset.to_string());
+        assert_eq!(
+            patched.headers()["upload-offset"].to_str().unwrap(),
+            offset.to_string()
+        );
     }
     let done = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -340,10 +356,17 @@ async fn a_tus_upload_whose_patches_alternate_between_nodes_completes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(done.status(), 303, "the completed upload points at its file");
+    assert_eq!(
+        done.status(),
+        303,
+        "the completed upload points at its file"
+    );
     let file = done.headers()["location"].to_str().unwrap().to_owned();
     let got = http.get(cluster.a().url(&file)).send().await.unwrap();
-    assert!(got.bytes().await.unwrap()[..] == data[..], "the file differs");
+    assert!(
+        got.bytes().await.unwrap()[..] == data[..],
+        "the file differs"
+    );
     assert_eq!(cluster.blobs().await.len(), 1);
 }
 
@@ -355,7 +378,8 @@ async fn the_same_content_through_both_nodes_at_once_is_one_blob() {
     // Two clients, one per node, each checks first, then both send all
     // their chunks, then both complete: two uploads of one content.
     let (a, b) = (Client::new(&cluster.a().base), Client::new(&cluster.b.base));
-    let ((ida, cs), (idb, _)) = tokio::join!(check(&a, "one.bin", &data), check(&b, "two.bin", &data));
+    let ((ida, cs), (idb, _)) =
+        tokio::join!(check(&a, "one.bin", &data), check(&b, "two.bin", &data));
     assert_ne!(ida, idb);
     let send = |client: &Client, id: &str| {
         let (client, id, data) = (client.clone(), id.to_owned(), data.clone());

@@ -158,6 +158,10 @@ pub trait Catalog: Send + Sync + 'static {
     /// What is remembered of an upload that ended, if anything.
     async fn ended_upload(&self, id: &UploadId) -> CatalogResult<Option<EndedUpload>>;
 
+    /// Up to `limit` uploads that can expire (unfinished, not final
+    /// uploads) and whose expiry is at or before `now`, soonest first.
+    async fn expired_uploads(&self, now: Timestamp, limit: u32) -> CatalogResult<Vec<UploadId>>;
+
     /// Unfinished final uploads that list `part` among their parts.
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>>;
 

@@ -259,7 +259,10 @@ mod tests {
             assert!(StoreUrl::parse(bad).is_err(), "{bad}");
         }
         let pg = CatalogUrl::parse("postgres://tusk:hunter2@db:5432/tusk?sslmode=disable").unwrap();
-        assert_eq!(pg.to_string(), "postgres://tusk:***@db:5432/tusk?sslmode=disable");
+        assert_eq!(
+            pg.to_string(),
+            "postgres://tusk:***@db:5432/tusk?sslmode=disable"
+        );
         assert!(!format!("{pg:?}").contains("hunter2"));
         let err = CatalogUrl::parse("mysql://u:hunter2@db/x").unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");

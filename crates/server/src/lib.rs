@@ -5,6 +5,7 @@
 //!   axum app
 //! - [`open`]: builds the store, catalog and service a configuration names
 //! - [`run`]: serves an app on a listener until shutdown
+//! - [`sweep_forever`]: ends uploads left idle past their expiry
 //!
 //! Tests build the app with [`http::app`] or run the whole server on
 //! `127.0.0.1:0` with [`run`].
@@ -14,10 +15,12 @@ pub mod http;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tusk_catalog::{PostgresCatalog, SqliteCatalog};
+use tusk_core::model::Timestamp;
 use tusk_core::{BlobStore, Catalog, UploadService};
 use tusk_store::{FsStore, S3Config, S3Store};
 
@@ -45,8 +48,7 @@ async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn BlobStore>> 
                 format!("cannot create the blob store's folder {}", path.display())
             })?;
             Arc::new(
-                FsStore::open(path)
-                    .with_context(|| format!("cannot open the blob store {url}"))?,
+                FsStore::open(path).with_context(|| format!("cannot open the blob store {url}"))?,
             )
         }
         StoreUrl::S3 { bucket, prefix } => {
@@ -55,9 +57,7 @@ async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn BlobStore>> 
                 prefix: prefix.clone(),
                 endpoint: config.s3_endpoint.clone(),
                 region: config.s3_region.clone(),
-                path_style: config
-                    .s3_path_style
-                    .unwrap_or(config.s3_endpoint.is_some()),
+                path_style: config.s3_path_style.unwrap_or(config.s3_endpoint.is_some()),
             };
             let at = s3.endpoint.as_deref().unwrap_or("AWS");
             Arc::new(S3Store::open(&s3).await.with_context(|| {
@@ -92,6 +92,25 @@ async fn open_catalog(config: &ServeConfig) -> anyhow::Result<Arc<dyn Catalog>> 
                 .with_context(|| format!("cannot use the catalog {url}"))?,
         ),
     })
+}
+
+/// How often a node looks for expired uploads to sweep.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(300);
+
+/// Sweeps expired uploads now and then every [`SWEEP_EVERY`], for ever
+/// (spawn it, abort it at shutdown). Every node may run one: they share
+/// the work through the catalog's locks.
+pub async fn sweep_forever(service: Arc<UploadService>) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match service.sweep_expired(Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("swept {n} expired uploads"),
+            Err(e) => tracing::warn!(error = %e, "sweeping expired uploads failed"),
+        }
+    }
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then lets the

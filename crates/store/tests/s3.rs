@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use object_store::ObjectStore;
+use tusk_core::BlobStore;
 use tusk_core::conformance::{collect, pattern};
 use tusk_core::model::{BlobId, ChunkRecord, ChunkRef};
-use tusk_core::BlobStore;
 use tusk_core::store::StoreError;
 use tusk_store::{S3Config, S3Store};
 
@@ -64,11 +64,7 @@ async fn keys(prefix: &str) -> Vec<String> {
         .with_allow_http(true)
         .build()
         .unwrap();
-    let listed: Vec<_> = raw
-        .list(Some(&prefix.into()))
-        .try_collect()
-        .await
-        .unwrap();
+    let listed: Vec<_> = raw.list(Some(&prefix.into())).try_collect().await.unwrap();
     let mut keys: Vec<String> = listed
         .into_iter()
         .map(|m| m.location.as_ref()[prefix.len() + 1..].to_owned())
@@ -94,9 +90,13 @@ async fn any_node_adds_parts_and_completes() {
             len: cs.min(size - offset),
         };
         let mut w = node.open_chunk(&staging, chunk, 0).await.unwrap();
-        w.write(data[offset as usize..(offset + chunk.len) as usize].to_vec().into())
-            .await
-            .unwrap();
+        w.write(
+            data[offset as usize..(offset + chunk.len) as usize]
+                .to_vec()
+                .into(),
+        )
+        .await
+        .unwrap();
         records.push(ChunkRecord {
             index,
             digests: vec![],
@@ -142,7 +142,10 @@ async fn small_appends_are_staged_until_the_part_is_full() {
     let staged = keys(&prefix).await;
     let dir = format!("staging/{}", staging.blob);
     for piece in ["0/0", "0/1048576", "0/1048577", "upload"] {
-        assert!(staged.contains(&format!("{dir}/{piece}")), "{piece} in {staged:?}");
+        assert!(
+            staged.contains(&format!("{dir}/{piece}")),
+            "{piece} in {staged:?}"
+        );
     }
     // The last append fills the part.
     let mut writer = a.open_chunk(&staging, chunk, 4 * MIB + 1).await.unwrap();
@@ -178,7 +181,11 @@ async fn abort_ends_the_multipart_upload() {
     w.sync().await.unwrap();
     b.abort(&staging).await.unwrap();
     assert_eq!(keys(&prefix).await, vec!["tusk-store".to_owned()]);
-    let err = a.open_chunk(&staging, chunk, 0).await.err().expect("aborted");
+    let err = a
+        .open_chunk(&staging, chunk, 0)
+        .await
+        .err()
+        .expect("aborted");
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     a.abort(&staging).await.unwrap();
 }
@@ -193,5 +200,8 @@ async fn open_refuses_an_unreachable_store() {
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         ..config(&fresh_prefix())
     };
-    S3Store::open(&unreachable).await.err().expect("nothing listens");
+    S3Store::open(&unreachable)
+        .await
+        .err()
+        .expect("nothing listens");
 }

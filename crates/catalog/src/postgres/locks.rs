@@ -30,6 +30,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tusk_core::catalog::{CatalogResult, LockGuard};
 
@@ -94,34 +95,35 @@ async fn take(pool: PgPool, id: i64, wait: bool) -> Attempt<Option<Held>> {
             return Ok(None);
         }
     }
-    Ok(Some(Held { id, tx: Some(tx) }))
+    Ok(Some(Held {
+        id,
+        tx: Some(tx),
+        runtime: Handle::current(),
+    }))
 }
 
-/// A held advisory lock: the transaction that took it, still open.
+/// A held advisory lock: the transaction that took it, still open, and
+/// the runtime to end it on (a guard may be dropped on any thread).
 struct Held {
     id: i64,
     tx: Option<Transaction<'static, Postgres>>,
+    runtime: Handle,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         let Some(tx) = self.tx.take() else { return };
         let releasing = Releasing::start(self.id);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(error) = tx.rollback().await {
-                        // The connection is broken, and PostgreSQL ends the
-                        // session, releasing the lock, once it notices.
-                        tracing::warn!(%error, "releasing an advisory lock failed");
-                    }
-                    drop(releasing);
-                });
+        // If the runtime is shutting down, the task never runs: the
+        // connection then closes with it, which releases the lock too.
+        self.runtime.spawn(async move {
+            if let Err(error) = tx.rollback().await {
+                // The connection is broken; PostgreSQL ends the session,
+                // releasing the lock, once it notices.
+                tracing::warn!(%error, "releasing an advisory lock failed");
             }
-            // No runtime to run the ROLLBACK on: the connection closes as
-            // the process winds down, which releases the lock too.
-            Err(_) => drop(tx),
-        }
+            drop(releasing);
+        });
     }
 }
 

@@ -130,6 +130,12 @@ macro_rules! transaction {
 }
 
 /// A catalog in a PostgreSQL database, shareable by several nodes.
+///
+/// Each node opens up to 16 connections for queries and one more per key
+/// it holds (up to 128), so the server's `max_connections` must allow for
+/// that across nodes. A role's `statement_timeout` or
+/// `idle_in_transaction_session_timeout` does not end held locks: the lock
+/// connections turn them off.
 pub struct PostgresCatalog {
     pool: PgPool,
     locks: locks::Locks,
@@ -262,6 +268,10 @@ impl Catalog for PostgresCatalog {
 
     async fn ended_upload(&self, id: &UploadId) -> CatalogResult<Option<EndedUpload>> {
         Ok(uploads::ended(&self.pool, id).await?)
+    }
+
+    async fn expired_uploads(&self, now: Timestamp, limit: u32) -> CatalogResult<Vec<UploadId>> {
+        Ok(uploads::expired_uploads(&self.pool, now, limit).await?)
     }
 
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>> {

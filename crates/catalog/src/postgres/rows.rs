@@ -39,7 +39,7 @@ pub(super) fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
     row: &'r PgRow,
     col: &str,
 ) -> CatalogResult<T> {
-    row.try_get(col).map_err(|e| backend(e))
+    row.try_get(col).map_err(backend)
 }
 
 pub(super) fn parse_id<T>(parse: fn(&str) -> Option<T>, s: String) -> CatalogResult<T> {

@@ -221,6 +221,25 @@ pub(super) async fn ended(pool: &PgPool, id: &UploadId) -> Attempt<Option<EndedU
     }))
 }
 
+pub(super) async fn expired_uploads(
+    pool: &PgPool,
+    now: Timestamp,
+    limit: u32,
+) -> Attempt<Vec<UploadId>> {
+    let rows = sqlx::query(
+        "SELECT id FROM uploads WHERE expires_at <= $1 AND file_id IS NULL \
+         AND concat <> 'final' ORDER BY expires_at LIMIT $2",
+    )
+    .bind(now.0)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| parse_id(UploadId::parse, get(row, "id")?))
+        .collect::<Result<_, _>>()?)
+}
+
 pub(super) async fn finals_with_part(pool: &PgPool, part: &UploadId) -> Attempt<Vec<UploadId>> {
     let rows = sqlx::query(
         "SELECT p.final_id FROM upload_parts p JOIN uploads u ON u.id = p.final_id \

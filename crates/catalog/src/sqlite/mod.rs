@@ -309,6 +309,21 @@ impl Catalog for SqliteCatalog {
         }))
     }
 
+    async fn expired_uploads(&self, now: Timestamp, limit: u32) -> CatalogResult<Vec<UploadId>> {
+        sqlx::query(
+            "SELECT id FROM uploads WHERE expires_at <= ? AND file_id IS NULL \
+             AND concat <> 'final' ORDER BY expires_at LIMIT ?",
+        )
+        .bind(now.0)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|row| parse_id(UploadId::parse, get(row, "id")?))
+        .collect()
+    }
+
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>> {
         sqlx::query(
             "SELECT DISTINCT p.final_id FROM upload_parts p JOIN uploads u ON u.id = p.final_id \

@@ -242,6 +242,60 @@ pub async fn finals_are_found_by_their_parts(cat: Arc<dyn Catalog>) {
     assert!(cat.finals_with_part(&a.id).await.unwrap().is_empty());
 }
 
+pub async fn expired_uploads_are_found_soonest_first(cat: Arc<dyn Catalog>) {
+    let ann = owner("ann");
+    let at = |name, expires| {
+        let mut u = upload(&ann, name, Some(10), Some(hash_of(name)));
+        u.expires_at = Timestamp(expires);
+        u
+    };
+    let (a, b, done) = (at("a", 100), at("b", 300), at("done", 50));
+    let mut partial = at("partial", 150);
+    partial.mode = UploadMode::Append;
+    partial.concat = Concat::Partial;
+    let mut fin = at("final", 20);
+    fin.mode = UploadMode::Append;
+    fin.concat = Concat::Final(vec![partial.id.clone()]);
+    for u in [&a, &b, &done, &partial, &fin] {
+        cat.insert_upload(u).await.unwrap();
+    }
+    cat.complete_upload(
+        &done.id,
+        &new_blob(&done, hash_of("done")),
+        &new_file(&ann, "done", 1),
+    )
+    .await
+    .unwrap();
+    // Neither the completed upload nor the final one ever expires.
+    assert_eq!(
+        cat.expired_uploads(Timestamp(200), 10).await.unwrap(),
+        vec![a.id.clone(), partial.id.clone()]
+    );
+    assert_eq!(
+        cat.expired_uploads(Timestamp(200), 1).await.unwrap(),
+        vec![a.id.clone()]
+    );
+    assert_eq!(
+        cat.expired_uploads(Timestamp(100), 10).await.unwrap(),
+        vec![a.id.clone()]
+    );
+    // A chunk moves the expiry on.
+    cat.record_chunk(&a.id, &chunk(0, 1), Timestamp(1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        cat.expired_uploads(Timestamp(200), 10).await.unwrap(),
+        vec![partial.id.clone()]
+    );
+    cat.delete_upload(&partial.id).await.unwrap();
+    assert!(
+        cat.expired_uploads(Timestamp(200), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub async fn chunks_are_recorded_once(cat: Arc<dyn Catalog>) {
     let up = upload(&owner("ann"), "a", Some(40 * MIB), Some(hash_of("a")));
     cat.insert_upload(&up).await.unwrap();

@@ -99,6 +99,7 @@ macro_rules! catalog_conformance {
                     upload_round_trip,
                     ended_uploads_are_remembered,
                     finals_are_found_by_their_parts,
+                    expired_uploads_are_found_soonest_first,
                     chunks_are_recorded_once,
                     recording_needs_the_upload,
                     resumable_uploads_are_found_by_owner_hash_size_and_name,

@@ -192,7 +192,13 @@ pub async fn commit_is_idempotent(store: Arc<dyn BlobStore>) {
     let data = pattern(5, 70_000);
     let size = data.len() as u64;
     let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
-    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, store.min_chunk_size(), size), &data).await;
+    let r = write_chunk(
+        store.as_ref(),
+        &staging,
+        chunk_ref(0, store.min_chunk_size(), size),
+        &data,
+    )
+    .await;
     store
         .commit(&staging, size, std::slice::from_ref(&r))
         .await
@@ -217,7 +223,13 @@ pub async fn delete_removes_a_blob(store: Arc<dyn BlobStore>) {
     let data = pattern(6, 1234);
     let size = data.len() as u64;
     let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
-    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, store.min_chunk_size(), size), &data).await;
+    let r = write_chunk(
+        store.as_ref(),
+        &staging,
+        chunk_ref(0, store.min_chunk_size(), size),
+        &data,
+    )
+    .await;
     store.commit(&staging, size, &[r]).await.unwrap();
     store.delete(&staging.blob).await.unwrap();
     let err = store
@@ -304,7 +316,13 @@ pub async fn put_blobs_are_blobs_like_any(store: Arc<dyn BlobStore>) {
     let staging = store.begin(&BlobId::random(), Some(3000)).await.unwrap();
     let more = [(BlobId::random(), bytes::Bytes::from(pattern(11, 10)))];
     store.put_blobs(&more).await.unwrap();
-    let r = write_chunk(store.as_ref(), &staging, chunk_ref(0, store.min_chunk_size(), 3000), &data).await;
+    let r = write_chunk(
+        store.as_ref(),
+        &staging,
+        chunk_ref(0, store.min_chunk_size(), 3000),
+        &data,
+    )
+    .await;
     store.commit(&staging, 3000, &[r]).await.unwrap();
     assert!(read_all(store.as_ref(), &staging.blob, 3000).await == data);
 }

@@ -12,6 +12,7 @@
 //! - `concat`: partial uploads and their concatenation into final uploads
 //! - `files`: labels, whole streams as files; listing, reading, deleting
 //! - `small`: small whole files in batches: one store call, one transaction
+//! - `sweep`: ending uploads idle past their expiry, freeing their staging
 
 mod append;
 mod chunks;
@@ -21,6 +22,7 @@ mod create;
 mod files;
 mod ingest;
 mod small;
+mod sweep;
 
 use std::sync::Arc;
 use std::time::Duration;

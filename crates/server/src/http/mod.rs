@@ -96,7 +96,10 @@ pub fn app(state: AppState) -> Router {
             "/files/{id}/{name}",
             get(files::download).fallback(method_not_allowed),
         )
-        .route("/healthz", get(health::healthz).fallback(method_not_allowed))
+        .route(
+            "/healthz",
+            get(health::healthz).fallback(method_not_allowed),
+        )
         .route("/readyz", get(health::readyz).fallback(method_not_allowed))
         .route("/", get(web::index).fallback(method_not_allowed))
         .route("/web/{*path}", get(web::asset).fallback(method_not_allowed))

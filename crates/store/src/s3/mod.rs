@@ -427,7 +427,13 @@ mod tests {
             S3Config::parse_url("s3://my-bucket/tusk/prod/").unwrap(),
             ("my-bucket".into(), "tusk/prod".into())
         );
-        for bad in ["uploads", "s3://", "s3://UP", "s3://a", "s3://ok-bucket/a/../b"] {
+        for bad in [
+            "uploads",
+            "s3://",
+            "s3://UP",
+            "s3://a",
+            "s3://ok-bucket/a/../b",
+        ] {
             assert!(S3Config::parse_url(bad).is_err(), "{bad}");
         }
     }
