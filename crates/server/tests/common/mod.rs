@@ -18,6 +18,8 @@ pub const MIB: usize = 1 << 20;
 
 pub struct TestServer {
     pub base: String,
+    /// The server's service, for what no request reaches (the sweeper).
+    pub service: std::sync::Arc<tusk_core::UploadService>,
     pub http: reqwest::Client,
     pub client: tusk_client::Client,
     dir: tempfile::TempDir,
@@ -37,6 +39,7 @@ impl TestServer {
         config.listen = "127.0.0.1:0".parse().unwrap();
         adjust(&mut config);
         let state = tusk_server::open(&config).await.expect("open data folder");
+        let service = state.service.clone();
         let listener = TcpListener::bind(config.listen).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -46,6 +49,7 @@ impl TestServer {
         TestServer {
             client: tusk_client::Client::new(&base),
             base,
+            service,
             http: reqwest::Client::new(),
             dir,
             stop: Some(stop),

@@ -1,0 +1,128 @@
+//! The sweeper: an upload idle past its expiry is ended and its staging
+//! discarded — a part file on disk, a multipart upload and its pieces on
+//! S3 — while an upload resumed in time is kept and completes. Time is not
+//! waited for: the sweep is asked about a moment in the future.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{MIB, TestServer, random_bytes};
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Connection;
+use tusk_core::model::Timestamp;
+use tusk_server::{CatalogUrl, StoreUrl};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run scripts/test, or tests/backends/start DIR and source DIR/env"
+        )
+    })
+}
+
+/// When an upload (as JSON) expires.
+fn expiry(upload: &Value) -> Timestamp {
+    let text = upload["expires_at"].as_str().unwrap();
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap();
+    Timestamp((at.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn chunk(data: &[u8], index: usize) -> Vec<u8> {
+    data[index * 8 * MIB..((index + 1) * 8 * MIB).min(data.len())].to_vec()
+}
+
+/// Two uploads with a chunk each; the second is resumed later. A sweep at
+/// the first one's expiry ends it and keeps the second, which completes.
+/// Returns after the sweep, with the state of the first upload's staging
+/// for the caller to check.
+async fn expire_one_keep_one(s: &TestServer, staged: impl AsyncFn() -> usize) {
+    let (old, kept) = (random_bytes(20 * MIB + 1), random_bytes(20 * MIB + 2));
+    let old_up = s.start_upload("old.bin", &old).await;
+    let old_id = old_up["id"].as_str().unwrap().to_owned();
+    let (status, body) = s.put_chunk(&old_id, 0, chunk(&old, 0)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let kept_up = s.start_upload("kept.bin", &kept).await;
+    let kept_id = kept_up["id"].as_str().unwrap().to_owned();
+    s.put_chunk(&kept_id, 0, chunk(&kept, 0)).await;
+    let (_, old_up) = s.get_json(&format!("/api/v1/uploads/{old_id}")).await;
+    let due = expiry(&old_up["upload"]);
+    assert_eq!(staged().await, 2, "both uploads staged");
+
+    // Before the expiry, nothing is swept.
+    let early = Timestamp(due.0 - 60_000);
+    assert_eq!(s.service.sweep_expired(early).await.unwrap(), 0);
+    // The second upload is resumed: its expiry moves past the first's.
+    let (_, resumed) = s.put_chunk(&kept_id, 1, chunk(&kept, 1)).await;
+    assert!(expiry(&resumed["upload"]).0 > due.0, "the expiry moved on");
+
+    assert_eq!(s.service.sweep_expired(due).await.unwrap(), 1);
+    let (status, body) = s.get_json(&format!("/api/v1/uploads/{old_id}")).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"]["code"], "upload_gone", "{body}");
+    assert_eq!(staged().await, 1, "the expired upload's staging is gone");
+    // A second sweep finds nothing more.
+    assert_eq!(s.service.sweep_expired(due).await.unwrap(), 0);
+
+    let (status, body) = s.put_chunk(&kept_id, 2, chunk(&kept, 2)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = s.complete(&kept_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_uploads_are_swept_on_disk() {
+    let s = TestServer::start_with(|c| c.upload_ttl = Duration::from_secs(3600)).await;
+    expire_one_keep_one(&s, async || s.part_count()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_uploads_are_swept_on_s3_and_postgres() {
+    // A fresh database and a fresh prefix.
+    let admin = env("TUSK_TEST_POSTGRES");
+    let name = format!("tusk_sweep_{}", tusk_core::model::BlobId::random());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (before_query, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let (server, _) = before_query.rsplit_once('/').unwrap();
+    let catalog = format!("{server}/{name}?{query}");
+    let bucket = env("TUSK_TEST_S3_BUCKET");
+    let prefix = name.clone();
+    let s = TestServer::start_with(|c| {
+        c.store = Some(StoreUrl::S3 {
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+        });
+        c.catalog = Some(CatalogUrl::Postgres(catalog));
+        c.s3_endpoint = Some(env("TUSK_TEST_S3_ENDPOINT"));
+    })
+    .await;
+    let s3 = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&bucket)
+        .with_endpoint(env("TUSK_TEST_S3_ENDPOINT"))
+        .with_region("us-east-1")
+        .with_allow_http(true)
+        .build()
+        .unwrap();
+    // Uploads with something staged: one `staging/<blob>/upload` marker
+    // each, which goes with the multipart upload.
+    let staged = async || {
+        let listed: Vec<_> = s3
+            .list(Some(&format!("{prefix}/staging").into()))
+            .try_collect()
+            .await
+            .unwrap();
+        listed
+            .iter()
+            .filter(|m| m.location.filename() == Some("upload"))
+            .count()
+    };
+    expire_one_keep_one(&s, staged).await;
+}
