@@ -48,6 +48,12 @@ pub struct ServeConfig {
     #[arg(long, env = "TUSK_S3_PATH_STYLE")]
     pub s3_path_style: Option<bool>,
 
+    /// The most memory a node spends on S3 parts being written (each chunk
+    /// in flight is held whole until it goes up as one part); further chunk
+    /// writes wait for room.
+    #[arg(long, env = "TUSK_S3_PART_MEMORY", default_value = "1GiB", value_parser = parse_size)]
+    pub s3_part_memory: u64,
+
     /// Largest accepted file, e.g. `1TiB`, `500GB`, `1048576`.
     #[arg(long, env = "TUSK_MAX_FILE_SIZE", default_value = "1TiB", value_parser = parse_size)]
     pub max_file_size: u64,
@@ -76,6 +82,7 @@ impl ServeConfig {
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
             s3_path_style: None,
+            s3_part_memory: tusk_store::s3::DEFAULT_PART_MEMORY,
             max_file_size: 1 << 40,
             upload_ttl: Duration::from_secs(24 * 3600),
             cors_origins: Vec::new(),

@@ -58,6 +58,7 @@ async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn BlobStore>> 
                 endpoint: config.s3_endpoint.clone(),
                 region: config.s3_region.clone(),
                 path_style: config.s3_path_style.unwrap_or(config.s3_endpoint.is_some()),
+                part_memory: config.s3_part_memory,
             };
             let at = s3.endpoint.as_deref().unwrap_or("AWS");
             Arc::new(S3Store::open(&s3).await.with_context(|| {

@@ -31,6 +31,7 @@ fn config(prefix: &str) -> S3Config {
         endpoint: Some(env("TUSK_TEST_S3_ENDPOINT")),
         region: "us-east-1".into(),
         path_style: true,
+        part_memory: tusk_store::s3::DEFAULT_PART_MEMORY,
     }
 }
 
@@ -204,4 +205,42 @@ async fn open_refuses_an_unreachable_store() {
         .await
         .err()
         .expect("nothing listens");
+}
+
+#[tokio::test]
+async fn parts_in_memory_stay_within_the_budget() {
+    // Room for one 8 MiB part only.
+    let store = S3Store::open(&S3Config {
+        part_memory: 8 * MIB,
+        ..config(&fresh_prefix())
+    })
+    .await
+    .unwrap();
+    let cs = store.min_chunk_size();
+    let size = 2 * cs;
+    let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
+    let chunk = move |index: u32| ChunkRef {
+        index,
+        offset: index as u64 * cs,
+        len: cs,
+    };
+    let mut first = store.open_chunk(&staging, chunk(0), 0).await.unwrap();
+    let second = {
+        let (store, staging) = (store.clone(), staging.clone());
+        tokio::spawn(async move { store.open_chunk(&staging, chunk(1), 0).await })
+    };
+    // The second writer waits while the first holds the room…
+    tokio::time::timeout(std::time::Duration::from_millis(300), async {
+        while !second.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect_err("a second part fitted beside the first");
+    first.write(pattern(30, cs as usize).into()).await.unwrap();
+    first.finish().await.unwrap();
+    // …and goes on once the first part is sent.
+    let mut second = second.await.unwrap().unwrap();
+    second.write(pattern(31, cs as usize).into()).await.unwrap();
+    second.finish().await.unwrap();
 }

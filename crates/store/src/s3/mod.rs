@@ -21,7 +21,8 @@
 //! chunk stores the bytes it brought as one small *piece* object, and the
 //! append that fills the chunk uploads the part from the pieces plus its
 //! own bytes (see [`part`]). A part is held in memory while it is written,
-//! so memory per chunk in flight is at most the chunk size.
+//! so memory per chunk in flight is at most the chunk size; all parts in
+//! memory together stay within [`S3Config::part_memory`].
 
 mod part;
 
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use tokio::sync::Semaphore;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
@@ -66,7 +68,16 @@ pub struct S3Config {
     /// Path-style requests (`ENDPOINT/BUCKET/KEY`) instead of virtual-hosted
     /// ones (`BUCKET.ENDPOINT/KEY`); most self-hosted stores want this.
     pub path_style: bool,
+    /// The most bytes of parts held in memory at once, over all chunks in
+    /// flight; a chunk write waits for room before it starts.
+    pub part_memory: u64,
 }
+
+/// The default of [`S3Config::part_memory`]: 1 GiB.
+pub const DEFAULT_PART_MEMORY: u64 = 1 << 30;
+
+/// Memory is counted in MiB.
+const MEMORY_UNIT: u64 = 1 << 20;
 
 impl S3Config {
     /// Parses `s3://BUCKET[/PREFIX]`.
@@ -101,6 +112,9 @@ pub(crate) struct Inner {
     pub(crate) s3: AmazonS3,
     /// `""` or `"some/prefix/"`.
     prefix: String,
+    /// Room for parts held in memory, in MiB.
+    memory: Arc<Semaphore>,
+    memory_units: u32,
 }
 
 /// Turns an `object_store` error into the store's: "not found" stays
@@ -151,8 +165,16 @@ impl S3Store {
             "" => String::new(),
             p => format!("{p}/"),
         };
+        let memory_units = u32::try_from(config.part_memory.div_ceil(MEMORY_UNIT))
+            .unwrap_or(u32::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS as u32);
         let store = S3Store {
-            inner: Arc::new(Inner { s3, prefix }),
+            inner: Arc::new(Inner {
+                s3,
+                prefix,
+                memory: Arc::new(Semaphore::new(memory_units as usize)),
+                memory_units,
+            }),
         };
         store.prove().await?;
         Ok(store)
@@ -276,11 +298,24 @@ impl BlobStore for S3Store {
         if start > chunk.len {
             return Err(StoreError::OutOfBounds);
         }
+        // Room for the whole part, taken up front: a writer never waits
+        // holding part of it, so writers cannot starve each other.
+        let units = u32::try_from(chunk.len.div_ceil(MEMORY_UNIT))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.inner.memory_units);
+        let room = self
+            .inner
+            .memory
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .map_err(|_| StoreError::Backend("the store is closed".into()))?;
         Ok(Box::new(PartWriter::new(
             self.inner.clone(),
             staging.clone(),
             chunk,
             start,
+            room,
         )))
     }
 

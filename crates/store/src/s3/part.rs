@@ -27,6 +27,7 @@ use futures::TryStreamExt;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::sync::OwnedSemaphorePermit;
 use tusk_core::model::{ChunkRef, Staging};
 use tusk_core::store::{ChunkWriter, StoreError, StoreResult};
 
@@ -42,10 +43,18 @@ pub(crate) struct PartWriter {
     /// What this writer was given, in order.
     held: Vec<Bytes>,
     written: u64,
+    /// This part's share of the store's memory, given back on drop.
+    _room: OwnedSemaphorePermit,
 }
 
 impl PartWriter {
-    pub(crate) fn new(inner: Arc<Inner>, staging: Staging, chunk: ChunkRef, start: u64) -> Self {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        staging: Staging,
+        chunk: ChunkRef,
+        start: u64,
+        room: OwnedSemaphorePermit,
+    ) -> Self {
         PartWriter {
             inner,
             staging,
@@ -53,6 +62,7 @@ impl PartWriter {
             start,
             held: Vec::new(),
             written: 0,
+            _room: room,
         }
     }
 
