@@ -11,24 +11,15 @@ use base64::Engine;
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use serde_json::Value;
-use sqlx::Connection;
 use tusk_client::api::{Checked, ChunkCheck, Client, NewUpload};
 use tusk_core::ContentHash;
 
 mod common;
 
-use common::Server;
 use common::proxy::{Proxy, Throttle};
+use common::{Server, backend_env as env, scale_out_args};
 
 const MIB: usize = 1 << 20;
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: run scripts/test, or tests/backends/start DIR and source DIR/env"
-        )
-    })
-}
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut v = vec![0u8; len];
@@ -42,15 +33,6 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
-fn fresh_name(kind: &str) -> String {
-    let n: u64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        ^ (std::process::id() as u64) << 40;
-    format!("tusk_{kind}_{n:x}")
-}
-
 /// Two nodes on one fresh prefix and one fresh database.
 struct Cluster {
     _dir: tempfile::TempDir,
@@ -62,25 +44,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let admin = env("TUSK_TEST_POSTGRES");
-        let db = fresh_name("nodes");
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let (before_query, query) = admin.split_once('?').unwrap_or((&admin, ""));
-        let (server, _) = before_query.rsplit_once('/').unwrap();
-        let catalog = format!("{server}/{db}?{query}");
-        let prefix = fresh_name("prefix");
-        let args = vec![
-            "--store".to_owned(),
-            format!("s3://{}/{prefix}", env("TUSK_TEST_S3_BUCKET")),
-            "--s3-endpoint".to_owned(),
-            env("TUSK_TEST_S3_ENDPOINT"),
-            "--catalog".to_owned(),
-            catalog,
-        ];
+        let (args, prefix) = scale_out_args().await;
         let dir = tempfile::tempdir().unwrap();
         let a = Self::node(dir.path(), "a", &args);
         let b = Self::node(dir.path(), "b", &args);

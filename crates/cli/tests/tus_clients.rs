@@ -245,9 +245,15 @@ async fn assert_stored(http: &reqwest::Client, server: &Server, tus_url: &str, s
 
 /// Upload, `kill -9` the client after 20 MiB, check the server's offset,
 /// resume with the same URL store and check the result.
-async fn resumes_after_kill(client: Client, first: &[&str], second: &[&str], seed: u64) {
+async fn resumes_after_kill(
+    client: Client,
+    first: &[&str],
+    second: &[&str],
+    seed: u64,
+    server_args: &[String],
+) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = start(&dir, server_args);
     let http = reqwest::Client::new();
     let file = dir.path().join(format!("{client:?}-resumed.bin"));
     random_file(&file, SIZE, seed);
@@ -282,18 +288,48 @@ async fn resumes_after_kill(client: Client, first: &[&str], second: &[&str], see
 
 #[tokio::test]
 async fn tuspy_resumes_after_kill() {
-    resumes_after_kill(Client::Tuspy, &[], &["--checksum"], 0x7475_7370_7921).await;
+    resumes_after_kill(Client::Tuspy, &[], &["--checksum"], 0x7475_7370_7921, &[]).await;
+}
+
+/// The same on S3 + PostgreSQL: PATCHes smaller than an S3 part are staged.
+#[tokio::test]
+async fn tuspy_resumes_after_kill_on_s3() {
+    let (args, _) = common::scale_out_args().await;
+    resumes_after_kill(Client::Tuspy, &[], &["--checksum"], 0x7475_7370_7933, &args).await;
 }
 
 #[tokio::test]
 async fn tus_js_client_resumes_after_kill() {
-    resumes_after_kill(Client::TusJs, &[], &[], 0x7475_736a_7321).await;
+    resumes_after_kill(Client::TusJs, &[], &[], 0x7475_736a_7321, &[]).await;
+}
+
+#[tokio::test]
+async fn tus_js_client_resumes_after_kill_on_s3() {
+    let (args, _) = common::scale_out_args().await;
+    resumes_after_kill(Client::TusJs, &[], &[], 0x7475_736a_7333, &args).await;
+}
+
+/// A `tusk serve` in `dir` with extra arguments.
+fn start(dir: &tempfile::TempDir, args: &[String]) -> Server {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_with(&dir.path().join("data"), &args, &[])
 }
 
 #[tokio::test]
 async fn tus_js_client_parallel_uploads() {
+    parallel_uploads(&[]).await;
+}
+
+/// Concatenation on S3 + PostgreSQL.
+#[tokio::test]
+async fn tus_js_client_parallel_uploads_on_s3() {
+    let (args, _) = common::scale_out_args().await;
+    parallel_uploads(&args).await;
+}
+
+async fn parallel_uploads(server_args: &[String]) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
+    let server = start(&dir, server_args);
     let http = reqwest::Client::new();
     let file = dir.path().join("parallel.bin");
     random_file(&file, SIZE, 0x7061_7261_6c6c);

@@ -65,3 +65,48 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A variable set by `tests/backends/start` (through scripts/test).
+pub fn backend_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run scripts/test, or tests/backends/start DIR and source DIR/env"
+        )
+    })
+}
+
+/// A name no other test run uses.
+pub fn fresh_name(kind: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        ^ ((std::process::id() as u64) << 40);
+    format!("tusk_{kind}_{n:x}")
+}
+
+/// `tusk serve` arguments for the scale-out backends: a fresh key prefix in
+/// the test S3 bucket and a fresh PostgreSQL database. Returns them with the
+/// prefix.
+pub async fn scale_out_args() -> (Vec<String>, String) {
+    use sqlx::Connection;
+    let admin = backend_env("TUSK_TEST_POSTGRES");
+    let db = fresh_name("db");
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (before_query, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let (server, _) = before_query.rsplit_once('/').unwrap();
+    let prefix = fresh_name("prefix");
+    let args = vec![
+        "--store".to_owned(),
+        format!("s3://{}/{prefix}", backend_env("TUSK_TEST_S3_BUCKET")),
+        "--s3-endpoint".to_owned(),
+        backend_env("TUSK_TEST_S3_ENDPOINT"),
+        "--catalog".to_owned(),
+        format!("{server}/{db}?{query}"),
+    ];
+    (args, prefix)
+}

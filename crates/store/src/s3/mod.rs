@@ -34,13 +34,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use tokio::sync::Semaphore;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
     RetryConfig,
 };
+use tokio::sync::Semaphore;
 use tusk_core::hash::BLOCK_SIZE;
 use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging};
 use tusk_core::store::{BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
