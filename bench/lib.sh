@@ -14,12 +14,13 @@ test_file() {
     cat "$1" > /dev/null
 }
 
-# start_server TUSK DATA: a fresh `TUSK serve` on an empty DATA folder and a
-# free loopback port; sets $server_pid and $url once it is listening.
+# start_server TUSK DATA [ARGS...]: a fresh `TUSK serve` on an empty DATA
+# folder and a free loopback port, with ARGS added to its command line (e.g.
+# --store, --catalog); sets $server_pid and $url once it is listening.
 server_pid=
 start_server() {
     rm -rf "$2"
-    coproc SERVER { exec "$1" serve --listen 127.0.0.1:0 --data "$2" 2>/dev/null; }
+    coproc SERVER { exec "$1" serve --listen 127.0.0.1:0 --data "$2" "${@:3}" 2>/dev/null; }
     server_pid=$SERVER_PID
     local line
     read -r line <&"${SERVER[0]}"

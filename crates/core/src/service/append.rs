@@ -157,17 +157,29 @@ impl UploadService {
                     sealed.push(ChunkRecord {
                         index: chunk.index,
                         digests: hasher.finish(),
-                        receipt: writer.finish().await?,
+                        receipt: writer
+                            .finish()
+                            .await
+                            .map_err(Error::gone(Error::UploadNotFound))?,
                     });
                 }
                 // The end of the upload falls inside this chunk.
-                Stop::Full => writer.sync().await?,
+                Stop::Full => writer
+                    .sync()
+                    .await
+                    .map_err(Error::gone(Error::UploadNotFound))?,
                 Stop::BodyEnded => {
-                    writer.sync().await?;
+                    writer
+                        .sync()
+                        .await
+                        .map_err(Error::gone(Error::UploadNotFound))?;
                     break;
                 }
                 Stop::BodyFailed(e) => {
-                    writer.sync().await?;
+                    writer
+                        .sync()
+                        .await
+                        .map_err(Error::gone(Error::UploadNotFound))?;
                     broke_off = Some(e);
                     break;
                 }
@@ -264,7 +276,10 @@ impl UploadService {
             let record = ChunkRecord {
                 index: chunk.index,
                 digests: self.tail_hasher(&upload)?.finish(),
-                receipt: writer.finish().await?,
+                receipt: writer
+                    .finish()
+                    .await
+                    .map_err(Error::gone(Error::UploadNotFound))?,
             };
             self.catalog
                 .record_append(id, size, size, &[record], None, self.expiry())

@@ -131,7 +131,10 @@ impl UploadService {
         {
             return Err(Error::ChunkHashMismatch(chunk.index));
         }
-        let receipt = writer.finish().await?;
+        let receipt = writer
+            .finish()
+            .await
+            .map_err(Error::gone(Error::UploadNotFound))?;
         let record = ChunkRecord {
             index: chunk.index,
             digests,
