@@ -162,6 +162,9 @@ pub trait Catalog: Send + Sync + 'static {
     /// uploads) and whose expiry is at or before `now`, soonest first.
     async fn expired_uploads(&self, now: Timestamp, limit: u32) -> CatalogResult<Vec<UploadId>>;
 
+    /// Whether an upload (of any state) stages its bytes as `blob`.
+    async fn staging_in_use(&self, blob: &BlobId) -> CatalogResult<bool>;
+
     /// Unfinished final uploads that list `part` among their parts.
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>>;
 

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-use crate::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+use crate::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
 
 /// How many blobs the default [`BlobStore::put_blobs`] stores at a time.
 const PUT_PARALLEL: usize = 8;
@@ -92,6 +92,11 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Discards a staged upload. Succeeds if it is already gone.
     async fn abort(&self, staging: &Staging) -> StoreResult<()>;
+
+    /// Staged uploads last begun or written before `before`, as `abort`
+    /// takes them: what the sweeper compares with the catalog to find
+    /// staging no upload names any more (left by a crash between the two).
+    async fn staged_before(&self, before: Timestamp) -> StoreResult<Vec<Staging>>;
 
     /// Streams `range` of a committed blob. The core validates the range.
     async fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreResult<ByteStream>;

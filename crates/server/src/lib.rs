@@ -111,6 +111,11 @@ pub async fn sweep_forever(service: Arc<UploadService>) {
             Ok(n) => tracing::info!("swept {n} expired uploads"),
             Err(e) => tracing::warn!(error = %e, "sweeping expired uploads failed"),
         }
+        match service.sweep_orphans(Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("discarded {n} orphaned stagings"),
+            Err(e) => tracing::warn!(error = %e, "sweeping orphaned staging failed"),
+        }
     }
 }
 

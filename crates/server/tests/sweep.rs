@@ -1,6 +1,7 @@
 //! The sweeper: an upload idle past its expiry is ended and its staging
 //! discarded — a part file on disk, a multipart upload and its pieces on
-//! S3 — while an upload resumed in time is kept and completes. Time is not
+//! S3 — while an upload resumed in time is kept and completes; staging no
+//! upload names (a node died in between) is discarded once old enough. Time is not
 //! waited for: the sweep is asked about a moment in the future.
 
 mod common;
@@ -13,8 +14,11 @@ use object_store::ObjectStore;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Connection;
-use tusk_core::model::Timestamp;
+use tusk_core::BlobStore;
+use tusk_core::model::{BlobId, Timestamp};
+use tusk_core::service::ORPHAN_AGE;
 use tusk_server::{CatalogUrl, StoreUrl};
+use tusk_store::{S3Config, S3Store};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -74,6 +78,37 @@ async fn expire_one_keep_one(s: &TestServer, staged: impl AsyncFn() -> usize) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// Staging that a node left behind without a catalog record (here: begun
+/// through a second handle on the same store, as a node that died before
+/// recording its upload) is discarded once old enough; a live upload's is
+/// kept and the upload completes.
+async fn orphans_go_live_uploads_stay(
+    s: &TestServer,
+    other: &dyn BlobStore,
+    staged: impl AsyncFn() -> usize,
+) {
+    let data = random_bytes(9 * MIB);
+    let live = s.start_upload("live.bin", &data).await;
+    let live_id = live["id"].as_str().unwrap().to_owned();
+    s.put_chunk(&live_id, 0, chunk(&data, 0)).await;
+    other.begin(&BlobId::random(), Some(123)).await.unwrap();
+    assert_eq!(staged().await, 2);
+    // Young staging is left alone: it may be an upload about to be recorded.
+    assert_eq!(s.service.sweep_orphans(Timestamp::now()).await.unwrap(), 0);
+    let later = Timestamp::now().plus(ORPHAN_AGE + Duration::from_secs(60));
+    assert_eq!(s.service.sweep_orphans(later).await.unwrap(), 1);
+    assert_eq!(
+        staged().await,
+        1,
+        "the orphan is gone, the live upload stays"
+    );
+    assert_eq!(s.service.sweep_orphans(later).await.unwrap(), 0);
+    let (status, body) = s.put_chunk(&live_id, 1, chunk(&data, 1)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = s.complete(&live_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_uploads_are_swept_on_disk() {
     let s = TestServer::start_with(|c| c.upload_ttl = Duration::from_secs(3600)).await;
@@ -81,7 +116,15 @@ async fn expired_uploads_are_swept_on_disk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_uploads_are_swept_on_s3_and_postgres() {
+async fn orphaned_part_files_are_swept() {
+    let s = TestServer::start().await;
+    let other = tusk_store::FsStore::open(s.data()).unwrap();
+    orphans_go_live_uploads_stay(&s, &other, async || s.part_count()).await;
+}
+
+/// A server on S3 + PostgreSQL (a fresh database and prefix), its S3
+/// configuration, and a count of the uploads staged under its prefix.
+async fn on_s3() -> (TestServer, S3Config, impl AsyncFn() -> usize) {
     // A fresh database and a fresh prefix.
     let admin = env("TUSK_TEST_POSTGRES");
     let name = format!("tusk_sweep_{}", tusk_core::model::BlobId::random());
@@ -113,9 +156,10 @@ async fn expired_uploads_are_swept_on_s3_and_postgres() {
         .unwrap();
     // Uploads with something staged: one `staging/<blob>/upload` marker
     // each, which goes with the multipart upload.
-    let staged = async || {
+    let listed_prefix = prefix.clone();
+    let staged = async move || {
         let listed: Vec<_> = s3
-            .list(Some(&format!("{prefix}/staging").into()))
+            .list(Some(&format!("{listed_prefix}/staging").into()))
             .try_collect()
             .await
             .unwrap();
@@ -124,5 +168,26 @@ async fn expired_uploads_are_swept_on_s3_and_postgres() {
             .filter(|m| m.location.filename() == Some("upload"))
             .count()
     };
+    let config = S3Config {
+        bucket,
+        prefix,
+        endpoint: Some(env("TUSK_TEST_S3_ENDPOINT")),
+        region: "us-east-1".into(),
+        path_style: true,
+        part_memory: tusk_store::s3::DEFAULT_PART_MEMORY,
+    };
+    (s, config, staged)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_uploads_are_swept_on_s3_and_postgres() {
+    let (s, _, staged) = on_s3().await;
     expire_one_keep_one(&s, staged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_multipart_uploads_are_aborted() {
+    let (s, config, staged) = on_s3().await;
+    let other = S3Store::open(&config).await.unwrap();
+    orphans_go_live_uploads_stay(&s, &other, staged).await;
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use tusk_core::BlobStore;
-use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
 use tusk_core::store::{ByteStream, ChunkWriter, StoreError, StoreResult};
 use tusk_store::FsStore;
 
@@ -38,6 +38,10 @@ impl BlobStore for Staged {
         chunks: &[ChunkRecord],
     ) -> StoreResult<()> {
         self.0.commit(staging, size, chunks).await
+    }
+
+    async fn staged_before(&self, before: Timestamp) -> StoreResult<Vec<Staging>> {
+        self.0.staged_before(before).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -274,6 +274,10 @@ impl Catalog for PostgresCatalog {
         Ok(uploads::expired_uploads(&self.pool, now, limit).await?)
     }
 
+    async fn staging_in_use(&self, blob: &BlobId) -> CatalogResult<bool> {
+        Ok(uploads::staging_in_use(&self.pool, blob).await?)
+    }
+
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>> {
         Ok(uploads::finals_with_part(&self.pool, part).await?)
     }

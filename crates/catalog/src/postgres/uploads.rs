@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use tusk_core::catalog::CatalogError;
 use tusk_core::hash::ContentHash;
 use tusk_core::model::{
-    ChunkRecord, Concat, EndReason, EndedUpload, Owner, Timestamp, Upload, UploadId,
+    BlobId, ChunkRecord, Concat, EndReason, EndedUpload, Owner, Timestamp, Upload, UploadId,
 };
 
 use super::rows::{chunk_from, get, insert_chunks, parse_id, to_i64, upload_from};
@@ -238,6 +238,14 @@ pub(super) async fn expired_uploads(
         .iter()
         .map(|row| parse_id(UploadId::parse, get(row, "id")?))
         .collect::<Result<_, _>>()?)
+}
+
+pub(super) async fn staging_in_use(pool: &PgPool, blob: &BlobId) -> Attempt<bool> {
+    let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM uploads WHERE blob_id = $1) AS used")
+        .bind(blob.as_str())
+        .fetch_one(pool)
+        .await?;
+    Ok(get::<bool>(&row, "used")?)
 }
 
 pub(super) async fn finals_with_part(pool: &PgPool, part: &UploadId) -> Attempt<Vec<UploadId>> {

@@ -324,6 +324,15 @@ impl Catalog for SqliteCatalog {
         .collect()
     }
 
+    async fn staging_in_use(&self, blob: &BlobId) -> CatalogResult<bool> {
+        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM uploads WHERE blob_id = ?) AS used")
+            .bind(blob.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        get::<bool>(&row, "used")
+    }
+
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>> {
         sqlx::query(
             "SELECT DISTINCT p.final_id FROM upload_parts p JOIN uploads u ON u.id = p.final_id \

@@ -296,6 +296,36 @@ pub async fn expired_uploads_are_found_soonest_first(cat: Arc<dyn Catalog>) {
     );
 }
 
+pub async fn staging_in_use_follows_the_uploads(cat: Arc<dyn Catalog>) {
+    let ann = owner("ann");
+    let (open, done, ended) = (
+        upload(&ann, "open", Some(10), Some(hash_of("open"))),
+        upload(&ann, "done", Some(10), Some(hash_of("done"))),
+        upload(&ann, "ended", Some(10), Some(hash_of("ended"))),
+    );
+    for u in [&open, &done, &ended] {
+        cat.insert_upload(u).await.unwrap();
+        assert!(cat.staging_in_use(&u.staging.blob).await.unwrap());
+    }
+    assert!(!cat.staging_in_use(&BlobId::random()).await.unwrap());
+    cat.complete_upload(
+        &done.id,
+        &new_blob(&done, hash_of("done")),
+        &new_file(&ann, "done", 1),
+    )
+    .await
+    .unwrap();
+    assert!(
+        cat.staging_in_use(&done.staging.blob).await.unwrap(),
+        "a completed upload's blob"
+    );
+    cat.end_upload(&ended.id, EndReason::Terminated, Timestamp(5))
+        .await
+        .unwrap();
+    assert!(!cat.staging_in_use(&ended.staging.blob).await.unwrap());
+    assert!(cat.staging_in_use(&open.staging.blob).await.unwrap());
+}
+
 pub async fn chunks_are_recorded_once(cat: Arc<dyn Catalog>) {
     let up = upload(&owner("ann"), "a", Some(40 * MIB), Some(hash_of("a")));
     cat.insert_upload(&up).await.unwrap();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+use crate::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
 use crate::store::{BlobStore, StoreError};
 
 use super::{collect, pattern, pieces};
@@ -325,4 +325,47 @@ pub async fn put_blobs_are_blobs_like_any(store: Arc<dyn BlobStore>) {
     .await;
     store.commit(&staging, 3000, &[r]).await.unwrap();
     assert!(read_all(store.as_ref(), &staging.blob, 3000).await == data);
+}
+
+pub async fn staged_uploads_are_listed_until_they_end(store: Arc<dyn BlobStore>) {
+    let later = Timestamp::now().plus(std::time::Duration::from_secs(3600));
+    let listed = async |before| -> Vec<BlobId> {
+        let mut blobs: Vec<BlobId> = store
+            .staged_before(before)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.blob)
+            .collect();
+        blobs.sort();
+        blobs
+    };
+    let (done, left) = (
+        store.begin(&BlobId::random(), Some(100)).await.unwrap(),
+        store.begin(&BlobId::random(), Some(100)).await.unwrap(),
+    );
+    let mut both = vec![done.blob.clone(), left.blob.clone()];
+    both.sort();
+    assert_eq!(listed(later).await, both);
+    assert!(listed(Timestamp(0)).await.is_empty(), "begun before 1970");
+    let data = pattern(13, 100);
+    let r = write_chunk(
+        store.as_ref(),
+        &done,
+        chunk_ref(0, store.min_chunk_size(), 100),
+        &data,
+    )
+    .await;
+    store.commit(&done, 100, &[r]).await.unwrap();
+    assert_eq!(listed(later).await, vec![left.blob.clone()]);
+    // What the listing gives is what abort takes.
+    let found = store.staged_before(later).await.unwrap();
+    store.abort(&found[0]).await.unwrap();
+    assert!(listed(later).await.is_empty());
+    let err = store
+        .open_chunk(&left, chunk_ref(0, store.min_chunk_size(), 100), 0)
+        .await
+        .err()
+        .expect("staging gone");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
 }

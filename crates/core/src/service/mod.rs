@@ -33,6 +33,7 @@ pub use concat::NewFinalUpload;
 pub use create::{CreateOutcome, NewAppendUpload, NewUpload};
 pub use files::{Download, Label};
 pub use small::SmallFile;
+pub use sweep::ORPHAN_AGE;
 
 use crate::catalog::{Catalog, LockGuard};
 use crate::error::{Error, Result};

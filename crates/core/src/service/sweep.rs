@@ -2,6 +2,11 @@
 //! they had staged (fs part files, S3 multipart uploads and staged pieces)
 //! is discarded, so abandoned uploads do not hold space for ever.
 //!
+//! Staging that no upload names any more — left when a node died between
+//! staging and recording an upload, or between forgetting one and
+//! discarding its staging — is discarded too, once it is older than
+//! [`ORPHAN_AGE`] (an upload is recorded moments after it is staged).
+//!
 //! Any number of nodes may sweep at once: each upload is swept under its
 //! upload lock, taken without waiting (an upload someone is working on is
 //! left for the next round), and looked at again under the lock, so an
@@ -9,11 +14,15 @@
 
 use crate::error::Result;
 use crate::model::{EndReason, Timestamp};
+use crate::store::StoreError;
 
 use super::{UploadService, upload_lock};
 
 /// How many expired uploads one catalog query hands out.
 const SWEEP_BATCH: u32 = 100;
+
+/// How old staging must be before it can be an orphan.
+pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl UploadService {
     /// Ends every upload expired at `now` that no one is working on;
@@ -50,5 +59,27 @@ impl UploadService {
                 return Ok(swept);
             }
         }
+    }
+
+    /// Discards staging that no upload names and that was last touched
+    /// before `now` − [`ORPHAN_AGE`]; returns how many.
+    pub async fn sweep_orphans(&self, now: Timestamp) -> Result<usize> {
+        let before = Timestamp(now.0.saturating_sub(ORPHAN_AGE.as_millis() as i64));
+        let mut swept = 0;
+        for staging in self.store.staged_before(before).await? {
+            if self.catalog.staging_in_use(&staging.blob).await? {
+                continue;
+            }
+            match self.store.abort(&staging).await {
+                Ok(()) | Err(StoreError::NotFound) => {
+                    tracing::info!(blob = %staging.blob, "orphaned staging discarded");
+                    swept += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(blob = %staging.blob, error = %e, "could not discard orphaned staging")
+                }
+            }
+        }
+        Ok(swept)
     }
 }

@@ -31,7 +31,7 @@ use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::task::spawn_blocking;
 use tokio_util::io::ReaderStream;
-use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
 use tusk_core::store::{BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
 
 use direct::DirectWriter;
@@ -214,6 +214,32 @@ impl BlobStore for FsStore {
         blocking(move || match std::fs::remove_file(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
+        })
+        .await
+    }
+
+    /// Part files last written before `before`.
+    async fn staged_before(&self, before: Timestamp) -> StoreResult<Vec<Staging>> {
+        let parts = self.root.join("parts");
+        blocking(move || {
+            let mut staged = Vec::new();
+            for entry in std::fs::read_dir(&parts)? {
+                let entry = entry?;
+                let Some(blob) = entry.file_name().to_str().and_then(BlobId::parse) else {
+                    continue;
+                };
+                let written = entry.metadata()?.modified()?;
+                let millis = written
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                if millis < before.0 {
+                    staged.push(Staging {
+                        blob,
+                        handle: String::new(),
+                    });
+                }
+            }
+            Ok(staged)
         })
         .await
     }

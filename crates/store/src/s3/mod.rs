@@ -42,7 +42,7 @@ use object_store::{
 };
 use tokio::sync::Semaphore;
 use tusk_core::hash::BLOCK_SIZE;
-use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging};
+use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
 use tusk_core::store::{BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
 
 use part::PartWriter;
@@ -386,6 +386,42 @@ impl BlobStore for S3Store {
             )?;
         }
         self.inner.clear_staging(&staging.blob).await
+    }
+
+    /// Uploads whose marker was written (at `begin`) before `before`, with
+    /// the multipart upload id the marker names.
+    async fn staged_before(&self, before: Timestamp) -> StoreResult<Vec<Staging>> {
+        let s3 = &self.inner.s3;
+        let listed: Vec<_> = s3
+            .list(Some(&self.inner.key("staging")))
+            .try_collect()
+            .await
+            .map_err(store_error)?;
+        let mut staged = Vec::new();
+        for meta in listed {
+            if meta.location.filename() != Some("upload")
+                || meta.last_modified.timestamp_millis() >= before.0
+            {
+                continue;
+            }
+            let blob = meta
+                .location
+                .parts()
+                .nth_back(1)
+                .and_then(|p| BlobId::parse(p.as_ref()));
+            let Some(blob) = blob else { continue };
+            let handle = match s3.get(&meta.location).await {
+                Ok(got) => got.bytes().await.map_err(store_error)?,
+                // Aborted meanwhile.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(store_error(e)),
+            };
+            staged.push(Staging {
+                blob,
+                handle: String::from_utf8_lossy(&handle).into_owned(),
+            });
+        }
+        Ok(staged)
     }
 
     async fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreResult<ByteStream> {
