@@ -115,3 +115,23 @@ fn an_unusable_data_folder_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_second_server_on_the_same_data_folder_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = Server::start(&data);
+    let out = Command::new(env!("CARGO_BIN_EXE_tusk"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another tusk serve"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    // Once the first is gone (even by kill -9), the folder is free again.
+    first.kill9();
+    let second = Server::start(&data);
+    drop(second);
+}

@@ -14,6 +14,7 @@ pub mod config;
 pub mod http;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,22 +32,60 @@ pub use http::{AppState, app};
 /// both in the data folder: blobs under `<data>/`, the catalog in
 /// `<data>/catalog.db`. Fails, naming what and where, unless both work.
 pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
-    let store = open_store(config).await?;
-    let catalog = open_catalog(config).await?;
+    let mut held = Vec::new();
+    let store = open_store(config, &mut held).await?;
+    let catalog = open_catalog(config, &mut held).await?;
     let service = UploadService::new(store, catalog, config.limits());
     Ok(AppState {
+        _held: Arc::new(held),
         service: Arc::new(service),
         cors_origins: config.cors_origins.clone(),
     })
 }
 
-async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn BlobStore>> {
+/// Holds `lock` (a file beside what it guards) for this process alone, so
+/// that a second `tusk serve` on the same folder or database file refuses
+/// to start instead of writing over the first: their locks live in
+/// process memory. The kernel lets go when the process ends, however it
+/// ends.
+fn hold(lock: &Path, what: &str, held: &mut Vec<std::fs::File>) -> anyhow::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .with_context(|| format!("cannot open {}", lock.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            held.push(file);
+            Ok(())
+        }
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "{what} is in use by another tusk serve (it holds {}); one process per \
+             data folder — several nodes share --store s3://… and --catalog postgres://…",
+            lock.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", lock.display()))
+        }
+    }
+}
+
+async fn open_store(
+    config: &ServeConfig,
+    held: &mut Vec<std::fs::File>,
+) -> anyhow::Result<Arc<dyn BlobStore>> {
     let url = config.store_url();
     Ok(match &url {
         StoreUrl::File(path) => {
             std::fs::create_dir_all(path).with_context(|| {
                 format!("cannot create the blob store's folder {}", path.display())
             })?;
+            hold(
+                &path.join("tusk.lock"),
+                &format!("the blob store {url}"),
+                held,
+            )?;
             Arc::new(
                 FsStore::open(path).with_context(|| format!("cannot open the blob store {url}"))?,
             )
@@ -72,7 +111,10 @@ async fn open_store(config: &ServeConfig) -> anyhow::Result<Arc<dyn BlobStore>> 
     })
 }
 
-async fn open_catalog(config: &ServeConfig) -> anyhow::Result<Arc<dyn Catalog>> {
+async fn open_catalog(
+    config: &ServeConfig,
+    held: &mut Vec<std::fs::File>,
+) -> anyhow::Result<Arc<dyn Catalog>> {
     let url = config.catalog_url();
     Ok(match &url {
         CatalogUrl::Sqlite(path) => {
@@ -81,6 +123,8 @@ async fn open_catalog(config: &ServeConfig) -> anyhow::Result<Arc<dyn Catalog>> 
                     format!("cannot create the catalog's folder {}", folder.display())
                 })?;
             }
+            let lock = PathBuf::from(format!("{}.lock", path.display()));
+            hold(&lock, &format!("the catalog {url}"), held)?;
             Arc::new(
                 SqliteCatalog::open(path)
                     .await

@@ -39,6 +39,8 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<UploadService>,
+    /// Lock files held while the server runs (see [`crate::open`]).
+    pub(crate) _held: Arc<Vec<std::fs::File>>,
     /// Origins whose pages may call the server (CORS); empty: any origin.
     pub cors_origins: Vec<String>,
 }
