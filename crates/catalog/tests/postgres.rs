@@ -17,10 +17,7 @@ use tusk_catalog::PostgresCatalog;
 use tusk_core::Catalog;
 use tusk_core::catalog::{CatalogError, NewBlob, NewFiles};
 use tusk_core::hash::ContentHash;
-use tusk_core::model::{
-    Blob, BlobId, Claims, Concat, FileId, NewFile, Owner, Staging, Timestamp, Upload, UploadId,
-    UploadMode,
-};
+use tusk_core::model::{Blob, BlobId, FileId, NewFile, Owner, Timestamp, Upload, UploadMode};
 
 /// Rounds of each race: enough for both orders of arrival to occur.
 const ROUNDS: usize = 20;
@@ -134,38 +131,13 @@ fn ann() -> Owner {
 }
 
 fn upload(mode: UploadMode) -> Upload {
-    Upload {
-        id: UploadId::random(),
-        owner: ann(),
-        name: "a.bin".to_owned(),
-        mime: "application/octet-stream".to_owned(),
-        size: Some(10),
-        claims: Claims::default(),
-        chunk_size: 8 << 20,
-        mode,
-        staging: Staging {
-            blob: BlobId::random(),
-            handle: String::new(),
-        },
-        offset: 0,
-        tail: None,
-        file: None,
-        concat: Concat::None,
-        meta: None,
-        created_at: Timestamp(1_000),
-        expires_at: Timestamp(90_000),
-        received: Vec::new(),
-    }
+    let mut up = tusk_core::conformance::catalog::upload(&ann(), "a.bin", Some(10), None);
+    up.mode = mode;
+    up
 }
 
 fn new_file(name: &str) -> NewFile {
-    NewFile {
-        id: FileId::random(),
-        owner: ann(),
-        name: name.to_owned(),
-        mime: "text/plain".to_owned(),
-        created_at: Timestamp(2_000),
-    }
+    tusk_core::conformance::catalog::new_file(&ann(), name, 2_000)
 }
 
 fn new_blob(id: BlobId, hash: ContentHash) -> NewBlob {

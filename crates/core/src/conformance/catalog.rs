@@ -24,7 +24,8 @@ fn hash_of(tag: &str) -> ContentHash {
     ContentHash::of_bytes(tag.as_bytes())
 }
 
-fn upload(owner: &Owner, name: &str, size: Option<u64>, hash: Option<ContentHash>) -> Upload {
+/// An unfinished chunked upload of `owner`, as a test's starting point.
+pub fn upload(owner: &Owner, name: &str, size: Option<u64>, hash: Option<ContentHash>) -> Upload {
     Upload {
         id: UploadId::random(),
         owner: owner.clone(),
@@ -61,7 +62,8 @@ fn chunk(index: u32, fill: u8) -> ChunkRecord {
     }
 }
 
-fn new_file(owner: &Owner, name: &str, at: i64) -> NewFile {
+/// A file of `owner` to record, created at `at`.
+pub fn new_file(owner: &Owner, name: &str, at: i64) -> NewFile {
     NewFile {
         id: FileId::random(),
         owner: owner.clone(),
