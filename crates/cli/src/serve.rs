@@ -26,6 +26,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         config.catalog_url()
     );
 
+    if config.no_fsync {
+        tracing::warn!(
+            "--no-fsync: uploads are acknowledged before they reach the disk and can be lost if the machine crashes"
+        );
+    }
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = {
         let mut rx = stop_rx.clone();

@@ -188,6 +188,11 @@ async fn put_staged<S: BlobStore + ?Sized>(
 pub trait ChunkWriter: Send {
     /// Writes the next bytes. Fails with [`StoreError::OutOfBounds`], writing
     /// nothing, if they would cross the end of the chunk.
+    ///
+    /// `data` usually comes from the service's bounded buffer budget (and
+    /// starts 4 KiB-aligned): a writer may keep it only until it is on its
+    /// way to storage, never until the chunk ends — copy what must wait
+    /// longer.
     async fn write(&mut self, data: Bytes) -> StoreResult<()>;
 
     /// Makes everything written so far durable, leaving the chunk open to be

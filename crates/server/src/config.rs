@@ -54,6 +54,21 @@ pub struct ServeConfig {
     #[arg(long, env = "TUSK_S3_PART_MEMORY", default_value = "1GiB", value_parser = parse_size)]
     pub s3_part_memory: u64,
 
+    /// Acknowledge bytes once the kernel has them instead of once they are
+    /// on the disk: no fsync of chunks, blobs, folders or the SQLite
+    /// catalog. Acknowledged uploads then survive a crash of tusk but not
+    /// of the machine. Applies to a `file://` store and an SQLite catalog;
+    /// for measurements and scratch servers, never for data you keep.
+    #[arg(long, env = "TUSK_NO_FSYNC")]
+    pub no_fsync: bool,
+
+    /// The most memory spent on upload bytes between the network and the
+    /// store, over all requests together (one request uses at most 1 MiB of
+    /// it at a time); past it, requests wait their turn. Keeps the server's
+    /// memory flat however many clients upload at once.
+    #[arg(long, env = "TUSK_BUFFER_MEMORY", default_value = "32MiB", value_parser = parse_size)]
+    pub buffer_memory: u64,
+
     /// Largest accepted file, e.g. `1TiB`, `500GB`, `1048576`.
     #[arg(long, env = "TUSK_MAX_FILE_SIZE", default_value = "1TiB", value_parser = parse_size)]
     pub max_file_size: u64,
@@ -83,6 +98,8 @@ impl ServeConfig {
             s3_region: "us-east-1".into(),
             s3_path_style: None,
             s3_part_memory: tusk_store::s3::DEFAULT_PART_MEMORY,
+            no_fsync: false,
+            buffer_memory: 32 << 20,
             max_file_size: 1 << 40,
             upload_ttl: Duration::from_secs(24 * 3600),
             cors_origins: Vec::new(),
@@ -107,6 +124,7 @@ impl ServeConfig {
         Limits {
             max_file_size: self.max_file_size,
             upload_ttl: self.upload_ttl,
+            buffer_memory: self.buffer_memory,
             ..Limits::default()
         }
     }

@@ -12,14 +12,13 @@
 
 pub mod config;
 pub mod http;
+mod listen;
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 use tusk_catalog::{PostgresCatalog, SqliteCatalog};
 use tusk_core::model::Timestamp;
 use tusk_core::{BlobStore, Catalog, UploadService};
@@ -27,6 +26,7 @@ use tusk_store::{FsStore, S3Config, S3Store};
 
 pub use config::{CatalogUrl, ServeConfig, StoreUrl};
 pub use http::{AppState, app};
+pub use listen::run;
 
 /// Opens the store and the catalog a configuration names — by default
 /// both in the data folder: blobs under `<data>/`, the catalog in
@@ -86,9 +86,13 @@ async fn open_store(
                 &format!("the blob store {url}"),
                 held,
             )?;
-            Arc::new(
-                FsStore::open(path).with_context(|| format!("cannot open the blob store {url}"))?,
-            )
+            let store =
+                FsStore::open(path).with_context(|| format!("cannot open the blob store {url}"))?;
+            Arc::new(if config.no_fsync {
+                store.without_fsync()
+            } else {
+                store
+            })
         }
         StoreUrl::S3 { bucket, prefix } => {
             let s3 = S3Config {
@@ -125,11 +129,12 @@ async fn open_catalog(
             }
             let lock = PathBuf::from(format!("{}.lock", path.display()));
             hold(&lock, &format!("the catalog {url}"), held)?;
-            Arc::new(
-                SqliteCatalog::open(path)
-                    .await
-                    .with_context(|| format!("cannot open the catalog {url}"))?,
-            )
+            let catalog = if config.no_fsync {
+                SqliteCatalog::open_without_fsync(path).await
+            } else {
+                SqliteCatalog::open(path).await
+            };
+            Arc::new(catalog.with_context(|| format!("cannot open the catalog {url}"))?)
         }
         CatalogUrl::Postgres(pg) => Arc::new(
             PostgresCatalog::connect(pg)
@@ -161,16 +166,4 @@ pub async fn sweep_forever(service: Arc<UploadService>) {
             Err(e) => tracing::warn!(error = %e, "sweeping orphaned staging failed"),
         }
     }
-}
-
-/// Serves `state` on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish.
-pub async fn run(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }

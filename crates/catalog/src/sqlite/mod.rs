@@ -1,18 +1,24 @@
 //! The SQLite `Catalog`: one database file, the default.
 //!
 //! WAL mode with `synchronous = FULL`, so a committed transaction survives
-//! a crash or power loss. All writes go through one connection (SQLite has
-//! one writer anyway; a single connection also rules out the deadlocks of
-//! concurrent read-then-write transactions); reads use a small pool and run
-//! beside the writer thanks to WAL. Locks are in-process: an SQLite
+//! a crash or power loss. All writes go through one connection on one
+//! thread (SQLite has one writer anyway; a single connection also rules
+//! out the deadlocks of concurrent read-then-write transactions), which
+//! commits queued operations in groups so that one fsync covers many;
+//! reads use a few connections on threads of their own and run beside the
+//! writer thanks to WAL ([`threads`]). Locks are in-process: an SQLite
 //! catalog belongs to one server process.
+//!
+//! Migrations run through sqlx (`migrations/sqlite/`, bookkept in
+//! `_sqlx_migrations`) when the catalog opens; every other statement runs
+//! through rusqlite.
 
 use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 use tusk_core::catalog::{
     Catalog, CatalogError, CatalogResult, Completed, DeletedFile, InsertedFiles, LockGuard,
     NewBlob, NewFiles,
@@ -20,33 +26,33 @@ use tusk_core::catalog::{
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::locks::KeyedLocks;
 use tusk_core::model::{
-    Blob, BlobId, ChunkRecord, Concat, EndReason, EndedUpload, FileId, FilePage, FileQuery,
-    FileRecord, NewFile, Owner, Timestamp, Upload, UploadId,
+    Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery, FileRecord,
+    NewFile, Owner, Timestamp, Upload, UploadId,
 };
 
 #[macro_use]
 mod rows;
 mod batch;
+mod content;
+mod threads;
+mod uploads;
 
-use rows::{
-    blob_from, chunk_from, file_from, file_in, get, insert_chunks, insert_file_row, name_key,
-    parse_id, to_i64, upload_from,
-};
-
-/// An UPDATE that must have found its row.
-fn changed(done: sqlx::sqlite::SqliteQueryResult) -> CatalogResult<()> {
-    if done.rows_affected() == 0 {
-        return Err(CatalogError::NotFound);
-    }
-    Ok(())
-}
+use threads::{Readers, Writer};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Reader connections (and threads): reads are short, so a few keep up
+/// with many concurrent requests.
+const READERS: usize = 4;
+
+/// Room in each connection's statement cache: more than the catalog has
+/// statements, so that every one is prepared once.
+const STATEMENTS: usize = 64;
+
 /// A catalog in one SQLite database file.
 pub struct SqliteCatalog {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    writer: Writer,
+    readers: Readers,
     locks: KeyedLocks,
 }
 
@@ -57,99 +63,97 @@ fn backend(e: impl std::fmt::Display) -> CatalogError {
 impl SqliteCatalog {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub async fn open(path: &Path) -> CatalogResult<Self> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(backend)?;
-        MIGRATIONS.run(&writer).await.map_err(backend)?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(backend)?;
+        Self::open_with(path, true).await
+    }
+
+    /// [`SqliteCatalog::open`], but commits do not wait for the disk
+    /// (`synchronous = NORMAL`: in WAL mode a committed transaction then
+    /// survives a crash of the process, not of the machine). For
+    /// measurements and scratch servers; never the default.
+    pub async fn open_without_fsync(path: &Path) -> CatalogResult<Self> {
+        Self::open_with(path, false).await
+    }
+
+    async fn open_with(path: &Path, fsync: bool) -> CatalogResult<Self> {
+        migrate(path).await?;
+        let path = path.to_owned();
+        let (writer, readers) = tokio::task::spawn_blocking(move || {
+            let writer = connect(&path, false, fsync)?;
+            let readers = (0..READERS)
+                .map(|_| connect(&path, true, fsync))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok::<_, rusqlite::Error>((writer, readers))
+        })
+        .await
+        .map_err(backend)?
+        .map_err(backend)?;
         Ok(SqliteCatalog {
-            writer,
-            reader,
+            writer: Writer::spawn(writer)?,
+            readers: Readers::spawn(readers)?,
             locks: KeyedLocks::new(),
         })
     }
 
     /// Whether the database answers (for readiness checks).
     pub async fn ping(&self) -> CatalogResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
+        self.readers
+            .run(|c| rows::one(c, "SELECT 1", [], |_| Ok(())).map(drop))
             .await
-            .map_err(backend)?;
-        Ok(())
     }
+}
+
+/// Creates the database if needed and brings its schema up to date, on a
+/// connection of its own that is closed again.
+async fn migrate(path: &Path) -> CatalogResult<()> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(backend)?;
+    let migrated = MIGRATIONS.run(&pool).await.map_err(backend);
+    pool.close().await;
+    migrated
+}
+
+/// Opens a connection to the (migrated) database: the writer's, or a
+/// reader's (read-only).
+fn connect(path: &Path, read_only: bool, fsync: bool) -> rusqlite::Result<Connection> {
+    let access = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    };
+    let conn = Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
+    if !read_only {
+        conn.execute_batch("PRAGMA journal_mode = WAL")?;
+    }
+    conn.execute_batch(if fsync {
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON"
+    } else {
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"
+    })?;
+    Ok(conn)
 }
 
 #[async_trait]
 impl Catalog for SqliteCatalog {
     async fn insert_upload(&self, u: &Upload) -> CatalogResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO uploads (id, owner, name, mime, size, hash, md5, sha256, chunk_size, mode, \
-             blob_id, staging, \"offset\", tail, file_id, created_at, expires_at, meta, concat) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(u.id.as_str())
-        .bind(&u.owner.0)
-        .bind(&u.name)
-        .bind(&u.mime)
-        .bind(u.size.map(to_i64))
-        .bind(u.claims.hash.map(|h| h.0.to_vec()))
-        .bind(u.claims.md5.map(|d| d.to_vec()))
-        .bind(u.claims.sha256.map(|d| d.to_vec()))
-        .bind(to_i64(u.chunk_size))
-        .bind(u.mode.as_str())
-        .bind(u.staging.blob.as_str())
-        .bind(&u.staging.handle)
-        .bind(to_i64(u.offset))
-        .bind(u.tail.as_deref())
-        .bind(u.file.as_ref().map(|f| f.as_str()))
-        .bind(u.created_at.0)
-        .bind(u.expires_at.0)
-        .bind(u.meta.as_deref())
-        .bind(u.concat.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if let Concat::Final(parts) = &u.concat {
-            for (pos, part) in parts.iter().enumerate() {
-                sqlx::query("INSERT INTO upload_parts (final_id, pos, part_id) VALUES (?, ?, ?)")
-                    .bind(u.id.as_str())
-                    .bind(pos as i64)
-                    .bind(part.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            }
-        }
-        tx.commit().await.map_err(backend)
+        let u = u.clone();
+        self.writer.run(move |c| uploads::insert(c, &u)).await
     }
 
     async fn get_upload(&self, id: &UploadId) -> CatalogResult<Option<Upload>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            upload_columns!(),
-            " FROM uploads WHERE id = ?"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(upload_from)
-        .transpose()
+        let id = id.clone();
+        self.readers.run(move |c| uploads::get_upload(c, &id)).await
     }
 
     async fn find_resumable(
@@ -159,22 +163,10 @@ impl Catalog for SqliteCatalog {
         size: u64,
         name: &str,
     ) -> CatalogResult<Option<Upload>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            upload_columns!(),
-            " FROM uploads WHERE owner = ? AND hash = ? AND size = ? AND name = ? \
-             AND file_id IS NULL AND mode = 'chunks' ORDER BY created_at DESC LIMIT 1"
-        ))
-        .bind(&owner.0)
-        .bind(hash.0.to_vec())
-        .bind(to_i64(size))
-        .bind(name)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(upload_from)
-        .transpose()
+        let (owner, hash, name) = (owner.clone(), *hash, name.to_owned());
+        self.readers
+            .run(move |c| uploads::find_resumable(c, &owner, &hash, size, &name))
+            .await
     }
 
     async fn record_chunk(
@@ -183,16 +175,10 @@ impl Catalog for SqliteCatalog {
         chunk: &ChunkRecord,
         expires_at: Timestamp,
     ) -> CatalogResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("UPDATE uploads SET expires_at = ? WHERE id = ?")
-            .bind(expires_at.0)
-            .bind(id.as_str())
-            .execute(&mut *tx)
+        let (id, chunk) = (id.clone(), chunk.clone());
+        self.writer
+            .run(move |c| uploads::record_chunk(c, &id, &chunk, expires_at))
             .await
-            .map_err(backend)
-            .and_then(changed)?;
-        insert_chunks(&mut tx, id, std::slice::from_ref(chunk)).await?;
-        tx.commit().await.map_err(backend)
     }
 
     async fn record_append(
@@ -204,62 +190,29 @@ impl Catalog for SqliteCatalog {
         tail: Option<&[u8]>,
         expires_at: Timestamp,
     ) -> CatalogResult<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let moved = sqlx::query("UPDATE uploads SET \"offset\" = ?, tail = ?, expires_at = ? WHERE id = ? AND \"offset\" = ?")
-            .bind(to_i64(to))
-            .bind(tail)
-            .bind(expires_at.0)
-            .bind(id.as_str())
-            .bind(to_i64(from))
-            .execute(&mut *tx)
+        let (id, chunks, tail) = (id.clone(), chunks.to_vec(), tail.map(<[u8]>::to_vec));
+        self.writer
+            .run(move |c| {
+                uploads::record_append(c, &id, (from, to), &chunks, tail.as_deref(), expires_at)
+            })
             .await
-            .map_err(backend)?;
-        if moved.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT 1 FROM uploads WHERE id = ?")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-            return Err(if exists.is_some() {
-                CatalogError::OffsetConflict
-            } else {
-                CatalogError::NotFound
-            });
-        }
-        insert_chunks(&mut tx, id, chunks).await?;
-        tx.commit().await.map_err(backend)
     }
 
     async fn set_upload_size(&self, id: &UploadId, size: u64) -> CatalogResult<()> {
-        sqlx::query("UPDATE uploads SET size = ? WHERE id = ?")
-            .bind(to_i64(size))
-            .bind(id.as_str())
-            .execute(&self.writer)
+        let id = id.clone();
+        self.writer
+            .run(move |c| uploads::set_size(c, &id, size))
             .await
-            .map_err(backend)
-            .and_then(changed)
     }
 
     async fn chunks(&self, id: &UploadId) -> CatalogResult<Vec<ChunkRecord>> {
-        sqlx::query(
-            "SELECT idx, digests, receipt FROM upload_chunks WHERE upload_id = ? ORDER BY idx",
-        )
-        .bind(id.as_str())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(chunk_from)
-        .collect()
+        let id = id.clone();
+        self.readers.run(move |c| uploads::chunks(c, &id)).await
     }
 
     async fn delete_upload(&self, id: &UploadId) -> CatalogResult<bool> {
-        let gone = sqlx::query("DELETE FROM uploads WHERE id = ?")
-            .bind(id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(backend)?;
-        Ok(gone.rows_affected() > 0)
+        let id = id.clone();
+        self.writer.run(move |c| uploads::delete(c, &id)).await
     }
 
     async fn end_upload(
@@ -268,98 +221,42 @@ impl Catalog for SqliteCatalog {
         reason: EndReason,
         at: Timestamp,
     ) -> CatalogResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let Some(row) = sqlx::query("DELETE FROM uploads WHERE id = ? RETURNING owner")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
+        let id = id.clone();
+        self.writer
+            .run(move |c| uploads::end(c, &id, reason, at))
             .await
-            .map_err(backend)?
-        else {
-            return Ok(false);
-        };
-        sqlx::query(
-            "INSERT OR REPLACE INTO ended_uploads (id, owner, reason, ended_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id.as_str())
-        .bind(get::<String>(&row, "owner")?)
-        .bind(reason.as_str())
-        .bind(at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
     }
 
     async fn ended_upload(&self, id: &UploadId) -> CatalogResult<Option<EndedUpload>> {
-        let Some(row) =
-            sqlx::query("SELECT owner, reason, ended_at FROM ended_uploads WHERE id = ?")
-                .bind(id.as_str())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(EndedUpload {
-            owner: Owner(get(&row, "owner")?),
-            reason: EndReason::parse(&get::<String>(&row, "reason")?)
-                .ok_or_else(|| backend("unknown end reason"))?,
-            ended_at: Timestamp(get(&row, "ended_at")?),
-        }))
+        let id = id.clone();
+        self.readers.run(move |c| uploads::ended(c, &id)).await
     }
 
     async fn expired_uploads(&self, now: Timestamp, limit: u32) -> CatalogResult<Vec<UploadId>> {
-        sqlx::query(
-            "SELECT id FROM uploads WHERE expires_at <= ? AND file_id IS NULL \
-             AND concat <> 'final' ORDER BY expires_at LIMIT ?",
-        )
-        .bind(now.0)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| parse_id(UploadId::parse, get(row, "id")?))
-        .collect()
+        self.readers
+            .run(move |c| uploads::expired(c, now, limit))
+            .await
     }
 
     async fn staging_in_use(&self, blob: &BlobId) -> CatalogResult<bool> {
-        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM uploads WHERE blob_id = ?) AS used")
-            .bind(blob.as_str())
-            .fetch_one(&self.reader)
+        let blob = blob.clone();
+        self.readers
+            .run(move |c| uploads::staging_in_use(c, &blob))
             .await
-            .map_err(backend)?;
-        get::<bool>(&row, "used")
     }
 
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>> {
-        sqlx::query(
-            "SELECT DISTINCT p.final_id FROM upload_parts p JOIN uploads u ON u.id = p.final_id \
-             WHERE p.part_id = ? AND u.file_id IS NULL ORDER BY p.final_id",
-        )
-        .bind(part.as_str())
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| parse_id(UploadId::parse, get(row, "final_id")?))
-        .collect()
+        let part = part.clone();
+        self.readers
+            .run(move |c| uploads::finals_with_part(c, &part))
+            .await
     }
 
     async fn find_blob(&self, hash: &ContentHash) -> CatalogResult<Option<Blob>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            blob_columns!(),
-            " FROM blobs b WHERE b.hash = ?"
-        ))
-        .bind(hash.0.to_vec())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(blob_from)
-        .transpose()
+        let hash = *hash;
+        self.readers
+            .run(move |c| content::find_blob(c, &hash))
+            .await
     }
 
     async fn set_blob_checksums(
@@ -368,32 +265,17 @@ impl Catalog for SqliteCatalog {
         md5: Option<[u8; 16]>,
         sha256: Option<Digest32>,
     ) -> CatalogResult<()> {
-        sqlx::query(
-            "UPDATE blobs SET md5 = COALESCE(md5, ?), sha256 = COALESCE(sha256, ?) WHERE id = ?",
-        )
-        .bind(md5.map(|d| d.to_vec()))
-        .bind(sha256.map(|d| d.to_vec()))
-        .bind(blob.as_str())
-        .execute(&self.writer)
-        .await
-        .map_err(backend)
-        .and_then(changed)
+        let blob = blob.clone();
+        self.writer
+            .run(move |c| content::set_checksums(c, &blob, md5, sha256))
+            .await
     }
 
     async fn insert_file(&self, file: &NewFile, blob: &BlobId) -> CatalogResult<FileRecord> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("UPDATE blobs SET refs = refs + 1 WHERE id = ?")
-            .bind(blob.as_str())
-            .execute(&mut *tx)
+        let (file, blob) = (file.clone(), blob.clone());
+        self.writer
+            .run(move |c| content::insert_file(c, &file, &blob))
             .await
-            .map_err(backend)
-            .and_then(changed)?;
-        insert_file_row(&mut tx, file, blob).await?;
-        let record = file_in(&mut tx, &file.id)
-            .await?
-            .ok_or(CatalogError::NotFound)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(record)
     }
 
     async fn complete_upload(
@@ -402,160 +284,38 @@ impl Catalog for SqliteCatalog {
         blob: &NewBlob,
         file: &NewFile,
     ) -> CatalogResult<Completed> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let row = sqlx::query("SELECT file_id FROM uploads WHERE id = ?")
-            .bind(upload.as_str())
-            .fetch_optional(&mut *tx)
+        let (upload, blob, file) = (upload.clone(), blob.clone(), file.clone());
+        self.writer
+            .run(move |c| content::complete_upload(c, &upload, &blob, &file))
             .await
-            .map_err(backend)?
-            .ok_or(CatalogError::NotFound)?;
-        if let Some(done) = get::<Option<String>>(&row, "file_id")? {
-            let record = file_in(&mut tx, &parse_id(FileId::parse, done)?)
-                .await?
-                .ok_or(CatalogError::NotFound)?;
-            let kept_own_blob = record.blob.id == blob.blob.id;
-            return Ok(Completed {
-                file: record,
-                kept_own_blob,
-            });
-        }
-        let b = &blob.blob;
-        let existing = sqlx::query("SELECT id FROM blobs WHERE hash = ?")
-            .bind(b.hash.0.to_vec())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let (blob_id, kept_own_blob) = match existing {
-            Some(row) => {
-                let existing = parse_id(BlobId::parse, get(&row, "id")?)?;
-                sqlx::query("UPDATE blobs SET refs = refs + 1, md5 = COALESCE(md5, ?), sha256 = COALESCE(sha256, ?) WHERE id = ?")
-                    .bind(b.md5.map(|d| d.to_vec()))
-                    .bind(b.sha256.map(|d| d.to_vec()))
-                    .bind(existing.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                (existing, false)
-            }
-            None => {
-                sqlx::query("INSERT INTO blobs (id, hash, size, md5, sha256, refs, created_at) VALUES (?, ?, ?, ?, ?, 1, ?)")
-                    .bind(b.id.as_str())
-                    .bind(b.hash.0.to_vec())
-                    .bind(to_i64(b.size))
-                    .bind(b.md5.map(|d| d.to_vec()))
-                    .bind(b.sha256.map(|d| d.to_vec()))
-                    .bind(blob.created_at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                (b.id.clone(), true)
-            }
-        };
-        insert_file_row(&mut tx, file, &blob_id).await?;
-        sqlx::query("UPDATE uploads SET file_id = ? WHERE id = ?")
-            .bind(file.id.as_str())
-            .bind(upload.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let record = file_in(&mut tx, &file.id)
-            .await?
-            .ok_or(CatalogError::NotFound)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(Completed {
-            file: record,
-            kept_own_blob,
-        })
     }
 
     async fn insert_files(&self, files: &NewFiles) -> CatalogResult<InsertedFiles> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let inserted = batch::insert_files(&mut tx, files).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(inserted)
+        let files = files.clone();
+        self.writer
+            .run(move |c| batch::insert_files(c, &files))
+            .await
     }
 
     async fn get_file(&self, id: &FileId) -> CatalogResult<Option<FileRecord>> {
-        let mut conn = self.reader.acquire().await.map_err(backend)?;
-        file_in(&mut conn, id).await
+        let id = id.clone();
+        self.readers.run(move |c| rows::file_in(c, &id)).await
     }
 
     async fn list_files(&self, q: &FileQuery) -> CatalogResult<FilePage> {
-        let cursor: Option<i64> = match &q.cursor {
-            None => None,
-            Some(c) => Some(c.parse().map_err(|_| CatalogError::InvalidCursor)?),
-        };
-        let limit = q.limit.clamp(1, 1000);
-        let search = q.search.as_deref().map(name_key);
-        let rows = sqlx::query(concat!(
-            file_query!(),
-            " WHERE f.owner = ? AND (? IS NULL OR f.seq < ?) \
-             AND (? IS NULL OR instr(f.name_key, ?) > 0) \
-             ORDER BY f.seq DESC LIMIT ?"
-        ))
-        .bind(&q.owner.0)
-        .bind(cursor)
-        .bind(cursor)
-        .bind(search.as_deref())
-        .bind(search.as_deref())
-        .bind(limit as i64 + 1)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
-        let more = rows.len() > limit as usize;
-        let rows = &rows[..rows.len().min(limit as usize)];
-        let next_cursor = match rows.last() {
-            Some(last) if more => Some(get::<i64>(last, "seq")?.to_string()),
-            _ => None,
-        };
-        let files = rows.iter().map(file_from).collect::<CatalogResult<_>>()?;
-        Ok(FilePage { files, next_cursor })
+        let q = q.clone();
+        self.readers.run(move |c| content::list_files(c, &q)).await
     }
 
     async fn delete_file(&self, owner: &Owner, id: &FileId) -> CatalogResult<Option<DeletedFile>> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let Some(row) = sqlx::query("SELECT blob_id FROM files WHERE id = ? AND owner = ?")
-            .bind(id.as_str())
-            .bind(&owner.0)
-            .fetch_optional(&mut *tx)
+        let (owner, id) = (owner.clone(), id.clone());
+        self.writer
+            .run(move |c| content::delete_file(c, &owner, &id))
             .await
-            .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        let blob: String = get(&row, "blob_id")?;
-        sqlx::query("DELETE FROM files WHERE id = ?")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let refs: i64 = sqlx::query("UPDATE blobs SET refs = refs - 1 WHERE id = ? RETURNING refs")
-            .bind(&blob)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?
-            .try_get("refs")
-            .map_err(backend)?;
-        let freed_blob = if refs <= 0 {
-            sqlx::query("DELETE FROM blobs WHERE id = ?")
-                .bind(&blob)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            Some(parse_id(BlobId::parse, blob)?)
-        } else {
-            None
-        };
-        tx.commit().await.map_err(backend)?;
-        Ok(Some(DeletedFile { freed_blob }))
     }
 
     async fn ping(&self) -> CatalogResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(())
+        SqliteCatalog::ping(self).await
     }
 
     async fn lock(&self, key: &str) -> CatalogResult<LockGuard> {

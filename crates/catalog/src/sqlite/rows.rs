@@ -1,8 +1,8 @@
 //! Rows ↔ records: column lists, decoding, and the statements shared by
 //! several catalog operations.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use tusk_core::catalog::CatalogResult;
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::model::{
@@ -24,15 +24,64 @@ pub(super) fn fixed<const N: usize>(v: Option<Vec<u8>>) -> CatalogResult<Option<
     .transpose()
 }
 
-pub(super) fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> CatalogResult<T> {
-    row.try_get(col).map_err(backend)
+pub(super) fn get<T: FromSql>(row: &Row<'_>, col: &str) -> CatalogResult<T> {
+    row.get(col).map_err(backend)
 }
 
 pub(super) fn parse_id<T>(parse: fn(&str) -> Option<T>, s: String) -> CatalogResult<T> {
     parse(&s).ok_or_else(|| backend(format!("malformed id {s:?} in the catalog")))
+}
+
+/// Runs a query expected to return at most one row, decoding it with
+/// `from`.
+pub(super) fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    from: impl FnOnce(&Row<'_>) -> CatalogResult<T>,
+) -> CatalogResult<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt.query(params).map_err(backend)?;
+    rows.next().map_err(backend)?.map(from).transpose()
+}
+
+/// Runs a query, decoding every row with `from`.
+pub(super) fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut from: impl FnMut(&Row<'_>) -> CatalogResult<T>,
+) -> CatalogResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt.query(params).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        out.push(from(row)?);
+    }
+    Ok(out)
+}
+
+/// Runs a statement that returns no rows; the number of rows it changed.
+pub(super) fn exec(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> CatalogResult<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(params))
+        .map_err(backend)
+}
+
+/// Whether a query returns a row.
+pub(super) fn exists(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> CatalogResult<bool> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_row(params, |_| Ok(())).optional())
+        .map(|row| row.is_some())
+        .map_err(backend)
 }
 
 // Column lists are macros so that queries stay `&'static str` literals.
@@ -45,7 +94,7 @@ macro_rules! upload_columns {
     };
 }
 
-pub(super) fn upload_from(row: &SqliteRow) -> CatalogResult<Upload> {
+pub(super) fn upload_from(row: &Row<'_>) -> CatalogResult<Upload> {
     let mut received: Vec<u32> = get::<Option<String>>(row, "received")?
         .unwrap_or_default()
         .split(',')
@@ -111,7 +160,15 @@ macro_rules! blob_columns {
     };
 }
 
-pub(super) fn blob_from(row: &SqliteRow) -> CatalogResult<Blob> {
+/// The blob columns of a `RETURNING` clause on `blobs`, named as
+/// [`blob_from`] reads them.
+macro_rules! returning_blob {
+    () => {
+        " RETURNING id AS blob_id, hash, size, md5, sha256"
+    };
+}
+
+pub(super) fn blob_from(row: &Row<'_>) -> CatalogResult<Blob> {
     Ok(Blob {
         id: parse_id(BlobId::parse, get(row, "blob_id")?)?,
         hash: ContentHash(
@@ -131,7 +188,7 @@ macro_rules! file_query {
     };
 }
 
-pub(super) fn file_from(row: &SqliteRow) -> CatalogResult<FileRecord> {
+pub(super) fn file_from(row: &Row<'_>) -> CatalogResult<FileRecord> {
     Ok(FileRecord {
         id: parse_id(FileId::parse, get(row, "id")?)?,
         owner: Owner(get(row, "owner")?),
@@ -140,6 +197,19 @@ pub(super) fn file_from(row: &SqliteRow) -> CatalogResult<FileRecord> {
         blob: blob_from(row)?,
         created_at: Timestamp(get(row, "created_at")?),
     })
+}
+
+/// The record of a file just inserted on `blob`: what the catalog now
+/// holds, without reading it back.
+pub(super) fn file_record(file: &NewFile, blob: Blob) -> FileRecord {
+    FileRecord {
+        id: file.id.clone(),
+        owner: file.owner.clone(),
+        name: file.name.clone(),
+        mime: file.mime.clone(),
+        blob,
+        created_at: file.created_at,
+    }
 }
 
 /// The form of a name that searches match against: Unicode lower case
@@ -152,7 +222,7 @@ pub(super) fn digests_to_bytes(digests: &[Digest32]) -> Vec<u8> {
     digests.concat()
 }
 
-pub(super) fn chunk_from(row: &SqliteRow) -> CatalogResult<ChunkRecord> {
+pub(super) fn chunk_from(row: &Row<'_>) -> CatalogResult<ChunkRecord> {
     let raw: Vec<u8> = get(row, "digests")?;
     if !raw.len().is_multiple_of(32) {
         return Err(backend("stored chunk digests are truncated"));
@@ -167,55 +237,52 @@ pub(super) fn chunk_from(row: &SqliteRow) -> CatalogResult<ChunkRecord> {
     })
 }
 
-pub(super) async fn insert_chunks(
-    conn: &mut SqliteConnection,
+pub(super) fn insert_chunks(
+    conn: &Connection,
     id: &UploadId,
     chunks: &[ChunkRecord],
 ) -> CatalogResult<()> {
     for c in chunks {
-        sqlx::query("INSERT OR IGNORE INTO upload_chunks (upload_id, idx, digests, receipt) VALUES (?, ?, ?, ?)")
-            .bind(id.as_str())
-            .bind(c.index as i64)
-            .bind(digests_to_bytes(&c.digests))
-            .bind(&c.receipt)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+        exec(
+            conn,
+            "INSERT OR IGNORE INTO upload_chunks (upload_id, idx, digests, receipt) VALUES (?, ?, ?, ?)",
+            params![
+                id.as_str(),
+                c.index as i64,
+                digests_to_bytes(&c.digests),
+                c.receipt
+            ],
+        )?;
     }
     Ok(())
 }
 
-pub(super) async fn file_in(
-    conn: &mut SqliteConnection,
-    id: &FileId,
-) -> CatalogResult<Option<FileRecord>> {
-    sqlx::query(concat!(file_query!(), " WHERE f.id = ?"))
-        .bind(id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(file_from)
-        .transpose()
+pub(super) fn file_in(conn: &Connection, id: &FileId) -> CatalogResult<Option<FileRecord>> {
+    one(
+        conn,
+        concat!(file_query!(), " WHERE f.id = ?"),
+        [id.as_str()],
+        file_from,
+    )
 }
 
-pub(super) async fn insert_file_row(
-    conn: &mut SqliteConnection,
+pub(super) fn insert_file_row(
+    conn: &Connection,
     file: &NewFile,
     blob: &BlobId,
 ) -> CatalogResult<()> {
-    sqlx::query(
+    exec(
+        conn,
         "INSERT INTO files (id, owner, name, name_key, mime, blob_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(file.id.as_str())
-    .bind(&file.owner.0)
-    .bind(&file.name)
-    .bind(name_key(&file.name))
-    .bind(&file.mime)
-    .bind(blob.as_str())
-    .bind(file.created_at.0)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
+        params![
+            file.id.as_str(),
+            file.owner.0,
+            file.name,
+            name_key(&file.name),
+            file.mime,
+            blob.as_str(),
+            file.created_at.0,
+        ],
+    )?;
     Ok(())
 }

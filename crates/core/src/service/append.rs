@@ -121,7 +121,7 @@ impl UploadService {
                 expected,
             } => (Verifier::computing(computing), Some(expected)),
         };
-        let mut body = Body::new(body, self.limits.body_idle_timeout);
+        let mut body = Body::new(body, self.limits.body_idle_timeout, self.buffers.clone());
         let mut digests = Some(Digests {
             hasher: self.tail_hasher(&upload)?,
             verifier,

@@ -66,7 +66,11 @@ impl UploadService {
                 got,
             });
         }
-        let mut body = Body::new(put.body, self.limits.body_idle_timeout);
+        let mut body = Body::new(
+            put.body,
+            self.limits.body_idle_timeout,
+            self.buffers.clone(),
+        );
         if upload.received.contains(&chunk.index) {
             return self.resent(upload, &mut body, chunk.index, chunk.len).await;
         }

@@ -1,15 +1,17 @@
 //! The write path shared by chunk writes and appends.
 //!
-//! A request body arrives as frames of any size. [`Body`] regroups them into
-//! batches of at most [`BATCH`] bytes (bounded memory per request), and
-//! [`pump`] sends each batch to the store's chunk writer while, beside the
-//! write, a blocking-pool task feeds the same batch to the block hasher and
-//! any per-request checksum verifier. Block digests are thus ready the moment
-//! the last byte is written: nothing is ever read back.
+//! A request body arrives as frames of any size. [`Body`] copies them into
+//! batches of at most [`BATCH`] bytes, taken from the service's shared
+//! [`Buffers`] budget (bounded memory however many requests run) and
+//! aligned for `O_DIRECT`, and [`pump`] sends each batch to the store's
+//! chunk writer while, beside the write, a blocking-pool task feeds the same
+//! batch to the block hasher and any per-request checksum verifier. That one
+//! copy is the only one on the way to the disk, and block digests are ready
+//! the moment the last byte is written: nothing is ever read back.
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures::StreamExt;
 
 use crate::checksum::Verifier;
@@ -17,12 +19,16 @@ use crate::error::{Error, Result};
 use crate::hash::BlockHasher;
 use crate::store::{ByteStream, ChunkWriter};
 
-/// Most bytes held per request between the network and the store.
+use super::buffers::Buffers;
+
+/// Most bytes held per batch: a request holds at most two (one being
+/// written and hashed, the next being read).
 pub(crate) const BATCH: usize = 512 * 1024;
 
 /// A request body, read in batches.
 pub(crate) struct Body {
     stream: ByteStream,
+    buffers: Buffers,
     /// A body that sends nothing for this long has failed: a client that
     /// vanished without closing its connection must not hold a chunk's
     /// lock forever.
@@ -35,9 +41,10 @@ pub(crate) struct Body {
 }
 
 impl Body {
-    pub(crate) fn new(stream: ByteStream, idle: Duration) -> Self {
+    pub(crate) fn new(stream: ByteStream, idle: Duration, buffers: Buffers) -> Self {
         Body {
             stream,
+            buffers,
             idle,
             pending: Bytes::new(),
             done: false,
@@ -52,40 +59,32 @@ impl Body {
         if max == 0 {
             return Ok(Some(Bytes::new()));
         }
-        // One frame holding enough: hand out a slice without copying.
         if self.pending.is_empty() {
-            self.pending = self.next_frame().await?.unwrap_or_default();
+            match self.next_frame().await? {
+                Some(frame) => self.pending = frame,
+                None => return Ok(None),
+            }
         }
-        if self.pending.len() >= max || (self.done && !self.pending.is_empty()) {
-            let n = max.min(self.pending.len());
-            return Ok(Some(self.pending.split_to(n)));
-        }
-        if self.done && self.pending.is_empty() {
-            return Ok(None);
-        }
-        // Small frames: gather them into one batch.
-        let mut batch = BytesMut::with_capacity(max);
-        batch.extend_from_slice(&std::mem::take(&mut self.pending));
-        while batch.len() < max {
-            let frame = match self.next_frame().await {
-                Ok(frame) => frame,
+        // Memory is taken once bytes are there to fill it.
+        let mut batch = self.buffers.take(max).await;
+        loop {
+            let n = batch.room().min(self.pending.len());
+            batch.extend_from_slice(&self.pending[..n]);
+            self.pending.advance(n);
+            if batch.room() == 0 {
+                break;
+            }
+            match self.next_frame().await {
+                Ok(Some(frame)) => self.pending = frame,
+                Ok(None) => break,
                 // Hand out what arrived; report the failure next time.
-                Err(e) if !batch.is_empty() => {
+                Err(e) => {
                     self.failed = Some(e);
                     break;
                 }
-                Err(e) => return Err(e),
-            };
-            match frame {
-                Some(mut frame) => {
-                    let n = (max - batch.len()).min(frame.len());
-                    batch.extend_from_slice(&frame.split_to(n));
-                    self.pending = frame;
-                }
-                None => break,
             }
         }
-        Ok((!batch.is_empty()).then(|| batch.freeze()))
+        Ok(Some(batch.freeze()))
     }
 
     /// The next non-empty frame, `None` at the end.
@@ -123,12 +122,13 @@ impl Body {
         Ok(!self.pending.is_empty())
     }
 
-    /// Reads and drops up to `limit` bytes; returns how many there were.
+    /// Reads and drops up to `limit` bytes (a little more if a frame ends
+    /// past it); returns how many there were.
     pub(crate) async fn drain(&mut self, limit: u64) -> Result<u64> {
-        let mut seen = 0u64;
+        let mut seen = std::mem::take(&mut self.pending).len() as u64;
         while seen <= limit {
-            match self.next_batch(BATCH).await? {
-                Some(b) => seen += b.len() as u64,
+            match self.next_frame().await? {
+                Some(frame) => seen += frame.len() as u64,
                 None => break,
             }
         }
@@ -224,17 +224,22 @@ mod tests {
         Box::pin(futures::stream::iter(frames))
     }
 
+    fn buffers() -> Buffers {
+        Buffers::new(4 * BATCH as u64, BATCH)
+    }
+
     #[tokio::test]
     async fn batches_regroup_frames_without_losing_bytes() {
         let sizes = [1, 10, BATCH + 3, 5, BATCH * 2, 0, 9];
-        let mut body = Body::new(frames(&sizes), Duration::from_secs(5));
+        let mut body = Body::new(frames(&sizes), Duration::from_secs(5), buffers());
         let mut total = 0;
         while let Some(b) = body.next_batch(BATCH).await.unwrap() {
             assert!(!b.is_empty() && b.len() <= BATCH);
+            assert_eq!(b.as_ptr() as usize % super::super::buffers::ALIGN, 0);
             total += b.len();
         }
         assert_eq!(total, sizes.iter().sum::<usize>());
-        let mut body = Body::new(frames(&[100, 100]), Duration::from_secs(5));
+        let mut body = Body::new(frames(&[100, 100]), Duration::from_secs(5), buffers());
         assert_eq!(body.next_batch(30).await.unwrap().unwrap().len(), 30);
         assert!(body.has_more().await.unwrap());
         assert_eq!(body.drain(1000).await.unwrap(), 170);
@@ -251,6 +256,7 @@ mod tests {
         let mut body = Body::new(
             Box::pin(futures::stream::iter(frames)),
             Duration::from_secs(5),
+            buffers(),
         );
         assert_eq!(body.next_batch(BATCH).await.unwrap().unwrap().len(), BATCH);
         assert_eq!(body.next_batch(BATCH).await.unwrap().unwrap().len(), 10);
@@ -260,7 +266,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_silent_body_times_out() {
         let silent: ByteStream = Box::pin(futures::stream::pending());
-        let mut body = Body::new(silent, Duration::from_secs(60));
+        let mut body = Body::new(silent, Duration::from_secs(60), buffers());
         let err = body.next_batch(10).await.unwrap_err();
         assert!(
             matches!(&err, Error::Body(e) if e.kind() == std::io::ErrorKind::TimedOut),

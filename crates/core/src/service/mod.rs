@@ -15,6 +15,7 @@
 //! - `sweep`: ending uploads idle past their expiry, freeing their staging
 
 mod append;
+mod buffers;
 mod chunks;
 mod complete;
 mod concat;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use append::{AppendOutcome, Appended, Checks};
+use buffers::Buffers;
 pub use chunks::ChunkPut;
 pub use concat::NewFinalUpload;
 pub use create::{CreateOutcome, NewAppendUpload, NewUpload};
@@ -65,6 +67,9 @@ pub struct Limits {
     pub upload_ttl: Duration,
     /// How long a request body may send nothing before it is failed.
     pub body_idle_timeout: Duration,
+    /// The most memory spent on bytes between the network and the store,
+    /// over all requests (see `buffers`).
+    pub buffer_memory: u64,
 }
 
 impl Default for Limits {
@@ -73,6 +78,7 @@ impl Default for Limits {
             max_file_size: 1 << 40,
             upload_ttl: Duration::from_secs(24 * 3600),
             body_idle_timeout: Duration::from_secs(60),
+            buffer_memory: 32 << 20,
         }
     }
 }
@@ -96,6 +102,7 @@ pub struct UploadService {
     store: Arc<dyn BlobStore>,
     catalog: Arc<dyn Catalog>,
     limits: Limits,
+    buffers: Buffers,
 }
 
 impl UploadService {
@@ -103,6 +110,7 @@ impl UploadService {
         UploadService {
             store,
             catalog,
+            buffers: Buffers::new(limits.buffer_memory, ingest::BATCH),
             limits,
         }
     }

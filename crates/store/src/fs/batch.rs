@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tusk_core::model::BlobId;
 use tusk_core::store::StoreResult;
 
-use super::{FsStore, blocking, start_writeback, sync_dir};
+use super::{FsStore, blocking, start_writeback, sync_folder};
 
 /// How many threads wait for a batch's syncs side by side. Waiting costs
 /// no CPU: more threads than cores is the point, so that the file system
@@ -34,6 +34,7 @@ struct Put {
     part: PathBuf,
     dest: PathBuf,
     bytes: Bytes,
+    fsync: bool,
 }
 
 /// Stores `blobs` under fresh ids; see the module doc. On error, removes
@@ -45,16 +46,21 @@ pub(super) async fn put_blobs(store: &FsStore, blobs: &[(BlobId, Bytes)]) -> Sto
             part: store.part_path(id),
             dest: store.blob_path(id),
             bytes: bytes.clone(),
+            fsync: store.fsync,
         })
         .collect();
     let mut folders: BTreeSet<PathBuf> = blobs.iter().map(|(id, _)| store.blob_dir(id)).collect();
     folders.insert(store.root.join("parts"));
+    let fsync = store.fsync;
     let done = async {
         in_threads(puts.iter().cloned(), write_and_sync).await?;
-        in_threads(folders.into_iter(), |folders| {
-            folders.iter().try_for_each(|dir| sync_dir(dir))
-        })
-        .await
+        if fsync {
+            in_threads(folders.into_iter(), |folders| {
+                folders.iter().try_for_each(|dir| sync_folder(dir, true))
+            })
+            .await?;
+        }
+        Ok(())
     }
     .await;
     if done.is_err() {
@@ -93,11 +99,15 @@ fn write_sync_rename(puts: &[Put], made: &mut usize, renamed: &mut usize) -> io:
             .open(&put.part)?;
         *made += 1;
         file.write_all(&put.bytes)?;
-        start_writeback(&file, 0, put.bytes.len() as u64)?;
+        if put.fsync {
+            start_writeback(&file, 0, put.bytes.len() as u64)?;
+        }
         files.push(file);
     }
     for (file, put) in files.into_iter().zip(puts) {
-        file.sync_data()?;
+        if put.fsync {
+            file.sync_data()?;
+        }
         drop(file);
         std::fs::rename(&put.part, &put.dest)?;
         *renamed += 1;

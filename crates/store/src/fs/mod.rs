@@ -43,6 +43,9 @@ const READ_BUF: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
+    /// Whether anything is synced before it is acknowledged (see
+    /// [`FsStore::without_fsync`]).
+    fsync: bool,
 }
 
 impl FsStore {
@@ -58,7 +61,17 @@ impl FsStore {
         }
         sync_dir(&blobs)?;
         sync_dir(&root)?;
-        Ok(FsStore { root })
+        Ok(FsStore { root, fsync: true })
+    }
+
+    /// The same store, acknowledging writes once the kernel has them,
+    /// without waiting for the disk: no `fdatasync`, no folder syncs. What
+    /// is acknowledged survives a crash of the process but not of the
+    /// machine (power loss, kernel panic). For measurements and scratch
+    /// servers; never the default.
+    pub fn without_fsync(mut self) -> Self {
+        self.fsync = false;
+        self
     }
 
     fn part_path(&self, blob: &BlobId) -> PathBuf {
@@ -118,11 +131,21 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// `fsync` of a file, unless the store runs without.
+fn sync_file(file: &File, fsync: bool) -> io::Result<()> {
+    if fsync { file.sync_all() } else { Ok(()) }
+}
+
+/// `fsync` of a folder, unless the store runs without.
+fn sync_folder(dir: &Path, fsync: bool) -> io::Result<()> {
+    if fsync { sync_dir(dir) } else { Ok(()) }
+}
+
 #[async_trait]
 impl BlobStore for FsStore {
     async fn begin(&self, blob: &BlobId, size: Option<u64>) -> StoreResult<Staging> {
         let path = self.part_path(blob);
-        let parts = self.root.join("parts");
+        let (parts, fsync) = (self.root.join("parts"), self.fsync);
         blocking(move || {
             let file = OpenOptions::new()
                 .write(true)
@@ -132,8 +155,8 @@ impl BlobStore for FsStore {
                 // Sparse: no space is used until chunks arrive.
                 file.set_len(size)?;
             }
-            file.sync_all()?;
-            sync_dir(&parts)
+            sync_file(&file, fsync)?;
+            sync_folder(&parts, fsync)
         })
         .await?;
         Ok(Staging {
@@ -160,6 +183,7 @@ impl BlobStore for FsStore {
             file,
             pos,
             end: chunk.offset + chunk.len,
+            fsync: self.fsync,
         }))
     }
 
@@ -174,25 +198,25 @@ impl BlobStore for FsStore {
             self.blob_dir(&staging.blob),
             self.blob_path(&staging.blob),
         );
-        let parts = self.root.join("parts");
+        let (parts, fsync) = (self.root.join("parts"), self.fsync);
         blocking(move || {
             match OpenOptions::new().write(true).open(&part) {
                 Ok(file) => {
                     if file.metadata()?.len() != size {
                         file.set_len(size)?;
                     }
-                    file.sync_all()?;
+                    sync_file(&file, fsync)?;
                     std::fs::rename(&part, &dest)?;
                 }
                 // Renamed by an earlier attempt, which may have stopped
                 // before the folder syncs below: do them again.
                 Err(e) if e.kind() == io::ErrorKind::NotFound && dest.exists() => {
-                    File::open(&dest)?.sync_all()?;
+                    sync_file(&File::open(&dest)?, fsync)?;
                 }
                 Err(e) => return Err(e),
             }
-            sync_dir(&dir)?;
-            sync_dir(&parts)
+            sync_folder(&dir, fsync)?;
+            sync_folder(&parts, fsync)
         })
         .await
     }
@@ -275,6 +299,8 @@ struct FsChunkWriter {
     pos: u64,
     /// One past the chunk's last byte.
     end: u64,
+    /// Whether `sync`/`finish` wait for the disk.
+    fsync: bool,
 }
 
 #[async_trait]
@@ -285,12 +311,15 @@ impl ChunkWriter for FsChunkWriter {
             return Err(StoreError::OutOfBounds);
         }
         match &mut self.direct {
-            Some(direct) => direct.write(&data).await?,
+            Some(direct) => direct.write(data).await?,
             None => {
-                let (file, pos) = (self.file.clone(), self.pos);
+                let (file, pos, fsync) = (self.file.clone(), self.pos, self.fsync);
                 blocking(move || {
                     file.write_all_at(&data, pos)?;
-                    start_writeback(&file, pos, data.len() as u64)
+                    if fsync {
+                        start_writeback(&file, pos, data.len() as u64)?;
+                    }
+                    Ok(())
                 })
                 .await?
             }
@@ -313,6 +342,9 @@ impl FsChunkWriter {
     async fn drain_and_sync(&mut self) -> StoreResult<()> {
         if let Some(direct) = &mut self.direct {
             direct.drain().await?;
+        }
+        if !self.fsync {
+            return Ok(());
         }
         let file = self.file.clone();
         blocking(move || file.sync_data()).await

@@ -1,8 +1,10 @@
 //! Writing one chunk as one part of the upload's multipart upload.
 //!
-//! The bytes of a chunk are gathered in memory (the `Bytes` as they came,
-//! not copied) and sent as one UploadPart when the chunk is finished; its
-//! ETag is the chunk's receipt.
+//! The bytes of a chunk are gathered in memory and sent as one UploadPart
+//! when the chunk is finished; its ETag is the chunk's receipt. They are
+//! copied out of the batches they come in, which go back to the service's
+//! shared buffer budget at once (that budget is for bytes in motion; a part
+//! being gathered is counted by `--s3-part-memory`).
 //!
 //! An append that stops inside a chunk cannot leave a partial part behind
 //! (S3 has no appending to a part), so `sync` stores the bytes it brought
@@ -136,7 +138,7 @@ impl ChunkWriter for PartWriter {
         }
         self.written += data.len() as u64;
         if !data.is_empty() {
-            self.held.push(data);
+            self.held.push(Bytes::copy_from_slice(&data));
         }
         Ok(())
     }
