@@ -8,6 +8,7 @@
 //! - `chunks`: chunk-indexed writes (the JSON API)
 //! - `append`: appends at an offset in pieces of any length (tus, forms)
 //! - `ingest`: the shared write path: stream → block digests + store writer
+//! - `buffers`: the one memory budget every upload's batches come from
 //! - `complete`: verification and commit into a file, deduplicated
 //! - `concat`: partial uploads and their concatenation into final uploads
 //! - `files`: labels, whole streams as files; listing, reading, deleting
