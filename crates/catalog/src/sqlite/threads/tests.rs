@@ -1,7 +1,6 @@
 //! Group commit: what one job of a group does to the others.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tusk_core::catalog::{CatalogError, CatalogResult};
@@ -67,21 +66,16 @@ async fn one_group<T: Send + 'static>(
         }
     });
     running.await.unwrap();
-    let tasks: Vec<_> = jobs
-        .into_iter()
-        .map(|job| {
-            let writer = writer.clone();
-            tokio::spawn(async move { writer.run(job).await })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // `Writer::run` queues its job when first polled, and `join_all` polls
+    // its futures once each, in order: one poll queues every job, in the
+    // order given, while the writer is held.
+    let mut answers = Box::pin(futures::future::join_all(
+        jobs.into_iter().map(|job| writer.run(job)),
+    ));
+    assert!(futures::poll!(&mut answers).is_pending());
     release.send(()).unwrap();
     hold.await.unwrap().unwrap();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.push(task.await.unwrap());
-    }
-    answers
+    answers.await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
