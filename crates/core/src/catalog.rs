@@ -13,8 +13,8 @@ use async_trait::async_trait;
 
 use crate::hash::{ContentHash, Digest32};
 use crate::model::{
-    Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery, FileRecord,
-    NewFile, Owner, Timestamp, Upload, UploadId,
+    Account, Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery,
+    FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
 };
 
 /// Errors of a catalog backend.
@@ -173,6 +173,14 @@ pub trait Catalog: Send + Sync + 'static {
     /// The verified blob with this content hash, if stored.
     async fn find_blob(&self, hash: &ContentHash) -> CatalogResult<Option<Blob>>;
 
+    /// The verified blob with this content hash if `owner` has a file on
+    /// it: what an instant upload within one owner may use.
+    async fn find_owned_blob(
+        &self,
+        owner: &Owner,
+        hash: &ContentHash,
+    ) -> CatalogResult<Option<Blob>>;
+
     /// Adds whole-file checksums verified later (after an instant upload
     /// claimed them).
     async fn set_blob_checksums(
@@ -214,6 +222,47 @@ pub trait Catalog: Send + Sync + 'static {
 
     /// Deletes a file record of `owner`. `None` if there was no such file.
     async fn delete_file(&self, owner: &Owner, id: &FileId) -> CatalogResult<Option<DeletedFile>>;
+
+    /// Makes a file of `owner` public or private again; the file as it is
+    /// now, `None` if `owner` has no such file.
+    async fn set_file_public(
+        &self,
+        owner: &Owner,
+        id: &FileId,
+        public: bool,
+    ) -> CatalogResult<Option<FileRecord>>;
+
+    // ----- access --------------------------------------------------------
+
+    /// Records a token, creating its account if needed (see [`NewToken`]
+    /// for what changes on an existing one).
+    async fn insert_token(&self, token: &NewToken) -> CatalogResult<()>;
+
+    /// The token whose SHA-256 this is, revoked or not.
+    async fn find_token(&self, secret_hash: &Digest32) -> CatalogResult<Option<TokenRecord>>;
+
+    /// Every token, oldest first.
+    async fn list_tokens(&self) -> CatalogResult<Vec<TokenRecord>>;
+
+    /// Revokes tokens not revoked yet; how many.
+    async fn revoke_tokens(&self, which: &Revoke, at: Timestamp) -> CatalogResult<u32>;
+
+    /// Whether any token was ever recorded (revoked ones too: revoking the
+    /// last token does not open a server up).
+    async fn has_tokens(&self) -> CatalogResult<bool>;
+
+    /// The account of `owner`, if it has one.
+    async fn account(&self, owner: &Owner) -> CatalogResult<Option<Account>>;
+
+    /// What `owner` holds. `stored` is only added up when `with_stored`
+    /// (it reads every file of the owner); unfinished uploads expired at
+    /// `now` do not count.
+    async fn usage(&self, owner: &Owner, now: Timestamp, with_stored: bool)
+    -> CatalogResult<Usage>;
+
+    /// The key that signs download links, shared by every node: the stored
+    /// one, or `fresh` when there is none yet (then stored).
+    async fn signing_key(&self, fresh: &[u8; 32]) -> CatalogResult<[u8; 32]>;
 
     // ----- health --------------------------------------------------------
 

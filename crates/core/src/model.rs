@@ -67,6 +67,11 @@ id_type!(
     FileId
 );
 id_type!(
+    /// Names a bearer token (not the token itself: what lists and revokes
+    /// it).
+    TokenId
+);
+id_type!(
     /// Names stored content in a `BlobStore`. Chosen by the server when an
     /// upload starts; content addressing lives in the catalog.
     BlobId
@@ -355,6 +360,8 @@ pub struct FileRecord {
     pub mime: String,
     pub blob: Blob,
     pub created_at: Timestamp,
+    /// Whether anyone may download it, without a token or a signed link.
+    pub public: bool,
 }
 
 /// A file about to be recorded.
@@ -383,6 +390,60 @@ pub struct FileQuery {
     pub search: Option<String>,
     pub cursor: Option<String>,
     pub limit: u32,
+}
+
+/// An account: the owner tokens act for, and its limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub owner: Owner,
+    /// The most bytes its files and unfinished uploads may add up to.
+    pub quota: Option<u64>,
+    /// May manage tokens and read the metrics.
+    pub admin: bool,
+}
+
+/// A bearer token about to be recorded. The token itself is never stored:
+/// only its SHA-256, which is all a request needs to be matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    pub id: TokenId,
+    pub secret_hash: Digest32,
+    pub owner: Owner,
+    /// The account's quota from now on; `None` keeps what it had (none for
+    /// a new account).
+    pub quota: Option<u64>,
+    /// Makes the account an admin; `false` keeps what it had.
+    pub admin: bool,
+    pub created_at: Timestamp,
+}
+
+/// A token as the catalog lists it, with its account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub account: Account,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Which tokens to revoke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoke {
+    Token(TokenId),
+    /// Every token of this owner.
+    Owner(Owner),
+}
+
+/// What an owner holds: the sizes that count against a quota.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Files, each at its full size (shared content counts for each file).
+    pub stored: u64,
+    /// Unfinished, unexpired uploads, at their full size when known, else
+    /// at what they hold so far.
+    pub uploading: u64,
+    /// How many unfinished, unexpired uploads there are.
+    pub uploads: u32,
 }
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ pub(super) async fn insert_files(
             mime: file.mime.clone(),
             blob,
             created_at: file.created_at,
+            public: false,
         });
     }
     // A new blob no file uses is not kept.

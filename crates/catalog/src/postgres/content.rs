@@ -226,3 +226,40 @@ pub(super) async fn delete_file(
     };
     Ok(Some(DeletedFile { freed_blob }))
 }
+
+pub(super) async fn find_owned_blob(
+    pool: &PgPool,
+    owner: &Owner,
+    hash: &ContentHash,
+) -> Attempt<Option<Blob>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        blob_columns!(),
+        " FROM blobs b WHERE b.hash = $1 \
+         AND EXISTS (SELECT 1 FROM files f WHERE f.blob_id = b.id AND f.owner = $2)"
+    ))
+    .bind(hash.0.to_vec())
+    .bind(&owner.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.as_ref().map(blob_from).transpose()?)
+}
+
+pub(super) async fn set_public(
+    conn: &mut PgConnection,
+    owner: &Owner,
+    id: &FileId,
+    public: bool,
+) -> Attempt<Option<FileRecord>> {
+    let changed = sqlx::query("UPDATE files SET public = $1 WHERE id = $2 AND owner = $3")
+        .bind(public)
+        .bind(id.as_str())
+        .bind(&owner.0)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    file_in(conn, id).await
+}

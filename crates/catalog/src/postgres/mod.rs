@@ -27,12 +27,13 @@ use tusk_core::catalog::{
 };
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::model::{
-    Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery, FileRecord,
-    NewFile, Owner, Timestamp, Upload, UploadId,
+    Account, Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery,
+    FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
 };
 
 #[macro_use]
 mod rows;
+mod access;
 mod batch;
 mod content;
 mod locks;
@@ -324,6 +325,60 @@ impl Catalog for PostgresCatalog {
 
     async fn delete_file(&self, owner: &Owner, id: &FileId) -> CatalogResult<Option<DeletedFile>> {
         transaction!(self, |tx| content::delete_file(tx, owner, id))
+    }
+
+    async fn find_owned_blob(
+        &self,
+        owner: &Owner,
+        hash: &ContentHash,
+    ) -> CatalogResult<Option<Blob>> {
+        Ok(content::find_owned_blob(&self.pool, owner, hash).await?)
+    }
+
+    async fn set_file_public(
+        &self,
+        owner: &Owner,
+        id: &FileId,
+        public: bool,
+    ) -> CatalogResult<Option<FileRecord>> {
+        transaction!(self, |tx| content::set_public(tx, owner, id, public))
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> CatalogResult<()> {
+        transaction!(self, |tx| access::insert_token(tx, token))
+    }
+
+    async fn find_token(&self, secret_hash: &Digest32) -> CatalogResult<Option<TokenRecord>> {
+        Ok(access::find_token(&self.pool, secret_hash).await?)
+    }
+
+    async fn list_tokens(&self) -> CatalogResult<Vec<TokenRecord>> {
+        Ok(access::list_tokens(&self.pool).await?)
+    }
+
+    async fn revoke_tokens(&self, which: &Revoke, at: Timestamp) -> CatalogResult<u32> {
+        transaction!(self, |tx| access::revoke(tx, which, at))
+    }
+
+    async fn has_tokens(&self) -> CatalogResult<bool> {
+        Ok(access::has_tokens(&self.pool).await?)
+    }
+
+    async fn account(&self, owner: &Owner) -> CatalogResult<Option<Account>> {
+        Ok(access::account(&self.pool, owner).await?)
+    }
+
+    async fn usage(
+        &self,
+        owner: &Owner,
+        now: Timestamp,
+        with_stored: bool,
+    ) -> CatalogResult<Usage> {
+        Ok(access::usage(&self.pool, owner, now, with_stored).await?)
+    }
+
+    async fn signing_key(&self, fresh: &[u8; 32]) -> CatalogResult<[u8; 32]> {
+        transaction!(self, |tx| access::signing_key(tx, fresh))
     }
 
     async fn ping(&self) -> CatalogResult<()> {

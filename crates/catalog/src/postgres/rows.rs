@@ -125,7 +125,7 @@ pub(super) fn blob_from(row: &PgRow) -> CatalogResult<Blob> {
 
 macro_rules! file_query {
     () => {
-        "SELECT f.seq, f.id, f.owner, f.name, f.mime, f.created_at, \
+        "SELECT f.seq, f.id, f.owner, f.name, f.mime, f.created_at, f.public, \
     b.id AS blob_id, b.hash, b.size, b.md5, b.sha256 \
     FROM files f JOIN blobs b ON b.id = f.blob_id"
     };
@@ -139,6 +139,7 @@ pub(super) fn file_from(row: &PgRow) -> CatalogResult<FileRecord> {
         mime: get(row, "mime")?,
         blob: blob_from(row)?,
         created_at: Timestamp(get(row, "created_at")?),
+        public: get(row, "public")?,
     })
 }
 

@@ -193,3 +193,38 @@ pub(super) fn delete_file(
     };
     Ok(Some(DeletedFile { freed_blob }))
 }
+
+pub(super) fn find_owned_blob(
+    conn: &Connection,
+    owner: &Owner,
+    hash: &ContentHash,
+) -> CatalogResult<Option<Blob>> {
+    one(
+        conn,
+        concat!(
+            "SELECT ",
+            blob_columns!(),
+            " FROM blobs b WHERE b.hash = ? \
+             AND EXISTS (SELECT 1 FROM files f WHERE f.blob_id = b.id AND f.owner = ?)"
+        ),
+        params![&hash.0[..], owner.0],
+        blob_from,
+    )
+}
+
+pub(super) fn set_public(
+    conn: &Connection,
+    owner: &Owner,
+    id: &FileId,
+    public: bool,
+) -> CatalogResult<Option<FileRecord>> {
+    let changed = exec(
+        conn,
+        "UPDATE files SET public = ? WHERE id = ? AND owner = ?",
+        params![public, id.as_str(), owner.0],
+    )?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    file_in(conn, id)
+}

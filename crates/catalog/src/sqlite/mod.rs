@@ -26,12 +26,13 @@ use tusk_core::catalog::{
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::locks::KeyedLocks;
 use tusk_core::model::{
-    Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery, FileRecord,
-    NewFile, Owner, Timestamp, Upload, UploadId,
+    Account, Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery,
+    FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
 };
 
 #[macro_use]
 mod rows;
+mod access;
 mod batch;
 mod content;
 mod threads;
@@ -311,6 +312,82 @@ impl Catalog for SqliteCatalog {
         let (owner, id) = (owner.clone(), id.clone());
         self.writer
             .run(move |c| content::delete_file(c, &owner, &id))
+            .await
+    }
+
+    async fn find_owned_blob(
+        &self,
+        owner: &Owner,
+        hash: &ContentHash,
+    ) -> CatalogResult<Option<Blob>> {
+        let (owner, hash) = (owner.clone(), *hash);
+        self.readers
+            .run(move |c| content::find_owned_blob(c, &owner, &hash))
+            .await
+    }
+
+    async fn set_file_public(
+        &self,
+        owner: &Owner,
+        id: &FileId,
+        public: bool,
+    ) -> CatalogResult<Option<FileRecord>> {
+        let (owner, id) = (owner.clone(), id.clone());
+        self.writer
+            .run(move |c| content::set_public(c, &owner, &id, public))
+            .await
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> CatalogResult<()> {
+        let token = token.clone();
+        self.writer
+            .run(move |c| access::insert_token(c, &token))
+            .await
+    }
+
+    async fn find_token(&self, secret_hash: &Digest32) -> CatalogResult<Option<TokenRecord>> {
+        let hash = *secret_hash;
+        self.readers
+            .run(move |c| access::find_token(c, &hash))
+            .await
+    }
+
+    async fn list_tokens(&self) -> CatalogResult<Vec<TokenRecord>> {
+        self.readers.run(access::list_tokens).await
+    }
+
+    async fn revoke_tokens(&self, which: &Revoke, at: Timestamp) -> CatalogResult<u32> {
+        let which = which.clone();
+        self.writer
+            .run(move |c| access::revoke(c, &which, at))
+            .await
+    }
+
+    async fn has_tokens(&self) -> CatalogResult<bool> {
+        self.readers.run(access::has_tokens).await
+    }
+
+    async fn account(&self, owner: &Owner) -> CatalogResult<Option<Account>> {
+        let owner = owner.clone();
+        self.readers.run(move |c| access::account(c, &owner)).await
+    }
+
+    async fn usage(
+        &self,
+        owner: &Owner,
+        now: Timestamp,
+        with_stored: bool,
+    ) -> CatalogResult<Usage> {
+        let owner = owner.clone();
+        self.readers
+            .run(move |c| access::usage(c, &owner, now, with_stored))
+            .await
+    }
+
+    async fn signing_key(&self, fresh: &[u8; 32]) -> CatalogResult<[u8; 32]> {
+        let fresh = *fresh;
+        self.writer
+            .run(move |c| access::signing_key(c, &fresh))
             .await
     }
 

@@ -1,7 +1,9 @@
 //! The `Catalog` conformance cases.
 
+mod access;
 mod batch;
 
+pub use access::*;
 pub use batch::*;
 
 use std::sync::Arc;

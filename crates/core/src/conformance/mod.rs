@@ -118,6 +118,13 @@ macro_rules! catalog_conformance {
                     listing_pages_newest_first,
                     locks_are_exclusive,
                     try_lock_does_not_wait,
+                    tokens_are_found_by_their_hash_until_revoked,
+                    accounts_keep_their_quota_and_admin,
+                    revoking_the_last_token_does_not_open_up,
+                    the_signing_key_is_stored_once,
+                    owned_blobs_need_a_file_of_the_owner,
+                    files_are_made_public_by_their_owner_only,
+                    usage_counts_files_and_unfinished_uploads,
                 ]
             );
         }
