@@ -64,7 +64,7 @@ pub async fn run(args: DownloadArgs) -> ExitCode {
     let mut failed = 0;
     for arg in &args.files {
         let server = origin(arg).unwrap_or_else(|| args.server.server.clone());
-        let client = Client::new(&server);
+        let client = args.server.client_of(&server);
         let id = file_id(arg).expect("checked by the parser");
         if let Err(why) = reachable(&client).await {
             failed += 1;

@@ -5,6 +5,7 @@
 //!   `download.rs`, `ls.rs`, `rm.rs`; `walk.rs` finds the files, `cache.rs`
 //!   remembers hashes and uploads, `progress.rs` draws the bars,
 //!   `remote.rs` holds the server address and the wording of errors)
+//! - `tusk token create|list|revoke`: a server's bearer tokens (`token.rs`)
 //! - `tusk hash`: the content hash of files, on every core (see `hash.rs`)
 //!
 //! Exit codes: 0 all done, 1 something failed (each named on stderr),
@@ -18,6 +19,7 @@ mod progress;
 mod remote;
 mod rm;
 mod serve;
+mod token;
 mod upload;
 mod walk;
 
@@ -52,6 +54,8 @@ enum Command {
     Rm(rm::RmArgs),
     /// Print the content hash (sha256-4m) of files.
     Hash(hash::HashArgs),
+    /// Create, list and revoke the bearer tokens of a server.
+    Token(token::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
             Command::Download(args) => interruptible(download::run(args)).await,
             Command::Ls(args) => interruptible(ls::run(args)).await,
             Command::Rm(args) => interruptible(rm::run(args)).await,
+            Command::Token(args) => token::run(args).await,
             Command::Hash(_) => unreachable!("handled above"),
         }
     });

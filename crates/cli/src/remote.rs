@@ -18,6 +18,11 @@ pub struct ServerArgs {
         value_parser = parse_server
     )]
     pub server: String,
+
+    /// The bearer token to send (from `tusk token create`); a server with
+    /// tokens refuses requests without one.
+    #[arg(long, env = "TUSK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 fn parse_server(s: &str) -> Result<String, String> {
@@ -33,7 +38,12 @@ fn parse_server(s: &str) -> Result<String, String> {
 
 impl ServerArgs {
     pub fn client(&self) -> Client {
-        Client::new(&self.server)
+        self.client_of(&self.server)
+    }
+
+    /// A client of another server (a download URL's), with the same token.
+    pub fn client_of(&self, server: &str) -> Client {
+        Client::with_token(server, self.token.as_deref())
     }
 }
 
@@ -79,6 +89,10 @@ pub fn explain(e: &ClientError, server: &str) -> String {
             let hint = match code.as_str() {
                 "file_not_found" => " Check the id with `tusk ls`.",
                 "file_too_large" => " The server's --max-file-size is lower than this file.",
+                "unauthorized" => {
+                    " Pass --token (or set TUSK_TOKEN) to a token from `tusk token create`."
+                }
+                "quota_exceeded" => " Delete files (`tusk rm`) or ask for a larger quota.",
                 "insufficient_storage" => " The server's disk is full.",
                 "not_found" | "method_not_allowed" => " Is --server the address of a tusk server?",
                 _ if status.is_server_error() => {

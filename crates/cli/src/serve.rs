@@ -15,6 +15,17 @@ const GRACE: Duration = Duration::from_secs(30);
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = tusk_server::open(&config).await?;
+    if !config.listen.ip().is_loopback()
+        && !config.public_uploads
+        && state.service.is_open().await?
+    {
+        anyhow::bail!(
+            "refusing to serve {} without tokens: anyone reaching it could upload, read and \
+             delete files. Create one with `tusk token create --name NAME` (same --data or \
+             --catalog), or pass --public-uploads to serve it open on purpose",
+            config.listen
+        );
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -63,8 +63,22 @@ pub struct FileInfo {
 pub enum Checked {
     /// Stored already: the file exists now, nothing to send.
     Instant(FileInfo),
-    /// Send the missing chunks of this upload (`resumed`: it existed).
-    Uploading { upload: UploadInfo, resumed: bool },
+    /// Send the missing chunks of this upload (`resumed`: it existed), or
+    /// answer the challenge to be spared sending them.
+    Uploading {
+        upload: UploadInfo,
+        resumed: bool,
+        challenge: Option<Challenge>,
+    },
+}
+
+/// What the server asks a client to hash to prove it holds the content:
+/// SHA-256(nonce ‖ block) for each block index, in order.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Challenge {
+    /// 16 bytes, hex.
+    pub nonce: String,
+    pub blocks: Vec<u64>,
 }
 
 /// What describes a file to the check.
@@ -159,6 +173,7 @@ struct CheckBody {
     status: String,
     upload: Option<UploadInfo>,
     file: Option<FileInfo>,
+    challenge: Option<Challenge>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +191,20 @@ struct FileBody {
 pub struct FilePage {
     pub files: Vec<FileInfo>,
     pub next_cursor: Option<String>,
+}
+
+fn checked(resumed: bool, body: CheckBody) -> Result<Checked, ClientError> {
+    match (body.status.as_str(), body.file, body.upload) {
+        ("complete", Some(file), _) => Ok(Checked::Instant(file)),
+        ("uploading", _, Some(upload)) => Ok(Checked::Uploading {
+            upload,
+            resumed,
+            challenge: body.challenge,
+        }),
+        (other, _, _) => Err(ClientError::Protocol(format!(
+            "unknown check status {other:?}"
+        ))),
+    }
 }
 
 /// The refusal a non-success response carries.
@@ -223,7 +252,22 @@ async fn parse<T: DeserializeOwned>(
 impl Client {
     /// A client of the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str) -> Self {
+        Self::with_token(base, None)
+    }
+
+    /// A client that sends `token` as `Authorization: Bearer …` with every
+    /// request (a server with tokens needs one).
+    pub fn with_token(base: &str, token: Option<&str>) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token
+            && let Ok(mut value) =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+        {
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
             // A peer that vanished (network loss) is noticed instead of
             // waited for forever.
@@ -276,16 +320,19 @@ impl Client {
             .send()
             .await?;
         let (status, body): (_, CheckBody) = parse(response).await?;
-        match (body.status.as_str(), body.file, body.upload) {
-            ("complete", Some(file), _) => Ok(Checked::Instant(file)),
-            ("uploading", _, Some(upload)) => Ok(Checked::Uploading {
-                upload,
-                resumed: status == StatusCode::OK,
-            }),
-            (other, _, _) => Err(ClientError::Protocol(format!(
-                "unknown check status {other:?}"
-            ))),
-        }
+        checked(status == StatusCode::OK, body)
+    }
+
+    /// `POST /api/v1/uploads/{id}/proof`: the answers to the challenge.
+    pub async fn prove(&self, id: &str, digests: &[String]) -> Result<Checked, ClientError> {
+        let response = self
+            .http
+            .post(self.url(&format!("/api/v1/uploads/{id}/proof")))
+            .json(&json!({ "digests": digests }))
+            .send()
+            .await?;
+        let (_, body): (_, CheckBody) = parse(response).await?;
+        checked(true, body)
     }
 
     pub async fn upload(&self, id: &str) -> Result<UploadInfo, ClientError> {

@@ -62,10 +62,55 @@ pub enum Error {
     Contended,
     #[error("the listing cursor is not one this server handed out")]
     InvalidCursor,
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this needs an admin token")]
+    Forbidden,
+    #[error("an owner name is 1 to 64 letters, digits, '.', '_', '-' or '@'")]
+    InvalidOwner,
+    #[error("the owner's quota of {quota} bytes would be exceeded ({used} bytes in use)")]
+    QuotaExceeded { quota: u64, used: u64 },
+    #[error("too many uploads in progress ({max} at most per owner); finish or delete some first")]
+    TooManyUploads { max: u32 },
+    #[error("the request body arrived too slowly")]
+    TooSlow,
+    #[error("a proof needs {expected} block digests, in the order of the challenge")]
+    InvalidProof { expected: usize },
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
     Catalog(CatalogError),
+}
+
+/// What a request body fails with when it arrives too slowly (the doors
+/// pace every body). A body read error with this among its sources is
+/// [`Error::TooSlow`].
+#[derive(Debug, thiserror::Error)]
+#[error("the request body arrived too slowly")]
+pub struct BodyTooSlow;
+
+impl Error {
+    /// The error of a request body that failed to read.
+    pub fn from_body(e: std::io::Error) -> Error {
+        // An io::Error hides what it wraps from `source()`.
+        if e.get_ref().is_some_and(|inner| too_slow(inner)) || too_slow(&e) {
+            Error::TooSlow
+        } else {
+            Error::Body(e)
+        }
+    }
+}
+
+/// Whether `e` or one of its sources is [`BodyTooSlow`].
+pub fn too_slow(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.is::<BodyTooSlow>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 fn algorithm_list(algs: &[Algorithm]) -> String {

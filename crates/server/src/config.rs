@@ -78,6 +78,30 @@ pub struct ServeConfig {
     #[arg(long, env = "TUSK_UPLOAD_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub upload_ttl: Duration,
 
+    /// Serve without tokens on an address other than loopback: anyone who
+    /// reaches the server may upload, list, download and delete. Without
+    /// this flag, a server with no tokens (`tusk token create`) refuses to
+    /// listen beyond loopback.
+    #[arg(long, env = "TUSK_PUBLIC_UPLOADS")]
+    pub public_uploads: bool,
+
+    /// The most unfinished uploads one owner may have at once; past it,
+    /// new uploads are refused with 429 until some finish or expire.
+    #[arg(long, env = "TUSK_MAX_UPLOADS_PER_OWNER", default_value_t = 1000)]
+    pub max_uploads_per_owner: u32,
+
+    /// How long a request body may send nothing before the request is cut
+    /// off with 408, e.g. `30s`.
+    #[arg(long, env = "TUSK_BODY_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// The slowest a request body may arrive, averaged over each stretch
+    /// of `--body-timeout` the server spends waiting for it, e.g. `1KiB`
+    /// (per second); slower clients are cut off with 408. `0` turns the
+    /// check off.
+    #[arg(long, env = "TUSK_MIN_RATE", default_value = "1KiB", value_parser = parse_size)]
+    pub min_rate: u64,
+
     /// An origin whose pages may use this server from a browser (CORS),
     /// e.g. `https://app.example.com`; repeat the flag (or separate with
     /// commas) for several. Without any, pages of every origin may, without
@@ -102,6 +126,10 @@ impl ServeConfig {
             buffer_memory: 32 << 20,
             max_file_size: 1 << 40,
             upload_ttl: Duration::from_secs(24 * 3600),
+            public_uploads: false,
+            max_uploads_per_owner: 1000,
+            body_timeout: Duration::from_secs(60),
+            min_rate: 1024,
             cors_origins: Vec::new(),
         }
     }
@@ -125,7 +153,8 @@ impl ServeConfig {
             max_file_size: self.max_file_size,
             upload_ttl: self.upload_ttl,
             buffer_memory: self.buffer_memory,
-            ..Limits::default()
+            max_uploads: self.max_uploads_per_owner,
+            body_idle_timeout: self.body_timeout,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! - [`http`]: the doors — JSON API, tus, form posts, downloads — as an
 //!   axum app
 //! - [`open`]: builds the store, catalog and service a configuration names
+//!   ([`open_unheld`] for commands beside a running server)
 //! - [`run`]: serves an app on a listener until shutdown
 //! - [`sweep_forever`]: ends uploads left idle past their expiry
 //!
@@ -33,14 +34,33 @@ pub use listen::run;
 /// `<data>/catalog.db`. Fails, naming what and where, unless both work.
 pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
     let mut held = Vec::new();
-    let store = open_store(config, &mut held).await?;
-    let catalog = open_catalog(config, &mut held).await?;
-    let service = UploadService::new(store, catalog, config.limits());
+    let service = open_with(config, Some(&mut held)).await?;
     Ok(AppState {
         _held: Arc::new(held),
         service: Arc::new(service),
         cors_origins: config.cors_origins.clone(),
+        pace: http::pace::Pace {
+            idle: config.body_timeout,
+            min_rate: config.min_rate,
+        },
     })
+}
+
+/// The service over the store and catalog a configuration names, for
+/// commands that manage a server's records while it may be running
+/// (`tusk token`): nothing is held, so a running `tusk serve` on the same
+/// data folder is not in the way (SQLite lets the two take turns).
+pub async fn open_unheld(config: &ServeConfig) -> anyhow::Result<UploadService> {
+    open_with(config, None).await
+}
+
+async fn open_with(
+    config: &ServeConfig,
+    mut held: Option<&mut Vec<std::fs::File>>,
+) -> anyhow::Result<UploadService> {
+    let store = open_store(config, held.as_deref_mut()).await?;
+    let catalog = open_catalog(config, held).await?;
+    Ok(UploadService::new(store, catalog, config.limits()))
 }
 
 /// Holds `lock` (a file beside what it guards) for this process alone, so
@@ -48,7 +68,10 @@ pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
 /// to start instead of writing over the first: their locks live in
 /// process memory. The kernel lets go when the process ends, however it
 /// ends.
-fn hold(lock: &Path, what: &str, held: &mut Vec<std::fs::File>) -> anyhow::Result<()> {
+fn hold(lock: &Path, what: &str, held: Option<&mut Vec<std::fs::File>>) -> anyhow::Result<()> {
+    let Some(held) = held else {
+        return Ok(());
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -73,7 +96,7 @@ fn hold(lock: &Path, what: &str, held: &mut Vec<std::fs::File>) -> anyhow::Resul
 
 async fn open_store(
     config: &ServeConfig,
-    held: &mut Vec<std::fs::File>,
+    held: Option<&mut Vec<std::fs::File>>,
 ) -> anyhow::Result<Arc<dyn BlobStore>> {
     let url = config.store_url();
     Ok(match &url {
@@ -117,7 +140,7 @@ async fn open_store(
 
 async fn open_catalog(
     config: &ServeConfig,
-    held: &mut Vec<std::fs::File>,
+    held: Option<&mut Vec<std::fs::File>>,
 ) -> anyhow::Result<Arc<dyn Catalog>> {
     let url = config.catalog_url();
     Ok(match &url {

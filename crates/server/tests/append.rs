@@ -68,10 +68,7 @@ async fn append(svc: &Arc<UploadService>, id: &UploadId, at: u64, piece: &[u8]) 
 }
 
 async fn read_back(svc: &UploadService, file: &tusk_core::model::FileRecord) -> Vec<u8> {
-    let d = svc
-        .read_file(&Owner::local(), &file.id, None)
-        .await
-        .unwrap();
+    let d = svc.read_file(file.clone(), None).await.unwrap();
     tusk_core::conformance::collect(d.body).await.unwrap()
 }
 

@@ -101,10 +101,7 @@ fn final_of(parts: &[&Upload]) -> NewFinalUpload {
 }
 
 async fn read_back(svc: &UploadService, file: &FileRecord) -> Vec<u8> {
-    let d = svc
-        .read_file(&Owner::local(), &file.id, None)
-        .await
-        .unwrap();
+    let d = svc.read_file(file.clone(), None).await.unwrap();
     tusk_core::conformance::collect(d.body).await.unwrap()
 }
 

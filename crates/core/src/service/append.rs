@@ -21,6 +21,7 @@ use crate::hash::BlockHasher;
 use crate::model::{ChunkRecord, ChunkRef, Concat, Owner, Upload, UploadId, UploadMode};
 use crate::store::ByteStream;
 
+use super::admission::Admit;
 use super::ingest::{Body, Digests, Stop, pump};
 use super::{APPEND_PATIENCE, UploadService, detach, not_found, upload_lock};
 
@@ -254,6 +255,15 @@ impl UploadService {
                 if size < upload.offset {
                     return Err(Error::PastEnd { size });
                 }
+                let _admitted = self
+                    .admit(
+                        owner,
+                        Admit::Grow {
+                            was: upload.offset,
+                            to: size,
+                        },
+                    )
+                    .await?;
                 self.catalog
                     .set_upload_size(id, size)
                     .await

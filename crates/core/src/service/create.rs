@@ -1,8 +1,9 @@
 //! Creating uploads: the check by content hash that starts the flow.
 //!
 //! For a chunked upload the client names the content by its hash first. If
-//! verified content with that hash is stored, the file is recorded at once
-//! (instant upload). If the same owner has an unfinished upload of that same
+//! the owner has a file on verified content with that hash, the file is
+//! recorded at once (instant upload); content of other owners needs a
+//! proof of possession (see `proof`). If the same owner has an unfinished upload of that same
 //! file (hash, size and name), it is handed back to resume. Otherwise a new
 //! upload starts. Append uploads (tus, forms) do not know their hash in
 //! advance and always start new.
@@ -15,6 +16,7 @@ use crate::model::{
 };
 use crate::name;
 
+use super::admission::Admit;
 use super::{UploadService, pick_chunk_size};
 
 /// A chunked upload as a client describes it.
@@ -73,7 +75,7 @@ impl UploadService {
         let chunk_size = pick_chunk_size(req.size, req.chunk_size, self.store.min_chunk_size())?;
         let hash = req.claims.hash.expect("a chunked upload names its hash");
 
-        if let Some(blob) = self.catalog.find_blob(&hash).await?
+        if let Some(blob) = self.catalog.find_owned_blob(owner, &hash).await?
             && let Some(file) = self.instant(owner, &name, &mime, &req, blob).await?
         {
             return Ok(CreateOutcome::Instant(file));
@@ -146,6 +148,9 @@ impl UploadService {
     }
 
     pub(super) async fn start(&self, owner: &Owner, draft: Draft) -> Result<Upload> {
+        let _admitted = self
+            .admit(owner, Admit::Upload(draft.size.unwrap_or(0)))
+            .await?;
         let staging = self.store.begin(&BlobId::random(), draft.size).await?;
         let now = Timestamp::now();
         let upload = Upload {
@@ -200,6 +205,7 @@ impl UploadService {
             mime: mime.to_owned(),
             created_at: Timestamp::now(),
         };
+        let _admitted = self.admit(owner, Admit::File(blob.size)).await?;
         match self.catalog.insert_file(&file, &blob.id).await {
             Ok(record) => Ok(Some(record)),
             Err(CatalogError::NotFound) => Ok(None),

@@ -110,6 +110,29 @@ impl UploadService {
         }
     }
 
+    /// A file for a download: `reader`'s own, a public one, or any one when
+    /// the request carries a valid signed link (`signed`). Anything else is
+    /// as good as missing.
+    pub async fn readable_file(
+        &self,
+        reader: Option<&Owner>,
+        id: &FileId,
+        signed: bool,
+    ) -> Result<FileRecord> {
+        match self.catalog.get_file(id).await? {
+            Some(f) if signed || f.public || reader == Some(&f.owner) => Ok(f),
+            _ => Err(Error::FileNotFound),
+        }
+    }
+
+    /// Makes a file of `owner` downloadable by anyone (or not any more).
+    pub async fn set_public(&self, owner: &Owner, id: &FileId, public: bool) -> Result<FileRecord> {
+        self.catalog
+            .set_file_public(owner, id, public)
+            .await?
+            .ok_or(Error::FileNotFound)
+    }
+
     pub async fn list_files(&self, query: &FileQuery) -> Result<FilePage> {
         Ok(self.catalog.list_files(query).await?)
     }
@@ -130,15 +153,11 @@ impl UploadService {
         Ok(())
     }
 
-    /// Opens a file for reading, whole or a byte range within it (the door
+    /// Opens a file the caller may read (see [`Self::get_file`] and
+    /// [`Self::readable_file`]), whole or a byte range within it (the door
     /// has checked the range against the size).
-    pub async fn read_file(
-        &self,
-        owner: &Owner,
-        id: &FileId,
-        range: Option<Range<u64>>,
-    ) -> Result<Download> {
-        let file = self.get_file(owner, id).await?;
+    pub async fn read_file(&self, file: FileRecord, range: Option<Range<u64>>) -> Result<Download> {
+        let id = &file.id;
         let range = range.unwrap_or(0..file.blob.size);
         debug_assert!(range.start <= range.end && range.end <= file.blob.size);
         let body = match self.store.read(&file.blob.id, range.clone()).await {

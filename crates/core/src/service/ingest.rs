@@ -93,20 +93,16 @@ impl Body {
             return Err(e);
         }
         while !self.done {
-            let next = tokio::time::timeout(self.idle, self.stream.next())
-                .await
-                .unwrap_or_else(|_| {
-                    Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("no bytes arrived for {} s", self.idle.as_secs()),
-                    )))
-                });
+            let Ok(next) = tokio::time::timeout(self.idle, self.stream.next()).await else {
+                self.done = true;
+                return Err(Error::TooSlow);
+            };
             match next {
                 Some(Ok(frame)) if frame.is_empty() => continue,
                 Some(Ok(frame)) => return Ok(Some(frame)),
                 Some(Err(e)) => {
                     self.done = true;
-                    return Err(Error::Body(e));
+                    return Err(Error::from_body(e));
                 }
                 None => self.done = true,
             }
@@ -268,9 +264,6 @@ mod tests {
         let silent: ByteStream = Box::pin(futures::stream::pending());
         let mut body = Body::new(silent, Duration::from_secs(60), buffers());
         let err = body.next_batch(10).await.unwrap_err();
-        assert!(
-            matches!(&err, Error::Body(e) if e.kind() == std::io::ErrorKind::TimedOut),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Error::TooSlow), "{err:?}");
     }
 }

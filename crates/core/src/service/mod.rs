@@ -4,17 +4,22 @@
 //! service; it owns sizes, chunk accounting, hashing, verification, dedup,
 //! locking and expiry, over a [`BlobStore`] and a [`Catalog`].
 //!
+//! - `access`: bearer tokens, open mode and signed download links
+//! - `admission`: per-owner limits: uploads in progress, quotas
 //! - `create`: check by content hash → instant upload, resume or new upload
 //! - `chunks`: chunk-indexed writes (the JSON API)
 //! - `append`: appends at an offset in pieces of any length (tus, forms)
 //! - `ingest`: the shared write path: stream → block digests + store writer
 //! - `buffers`: the one memory budget every upload's batches come from
 //! - `complete`: verification and commit into a file, deduplicated
+//! - `proof`: proof of possession, for instant uploads across owners
 //! - `concat`: partial uploads and their concatenation into final uploads
 //! - `files`: labels, whole streams as files; listing, reading, deleting
 //! - `small`: small whole files in batches: one store call, one transaction
 //! - `sweep`: ending uploads idle past their expiry, freeing their staging
 
+mod access;
+mod admission;
 mod append;
 mod buffers;
 mod chunks;
@@ -23,18 +28,21 @@ mod concat;
 mod create;
 mod files;
 mod ingest;
+mod proof;
 mod small;
 mod sweep;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use access::{Identity, IssuedToken, TOKEN_PREFIX, parse_owner};
 pub use append::{AppendOutcome, Appended, Checks};
 use buffers::Buffers;
 pub use chunks::ChunkPut;
 pub use concat::NewFinalUpload;
 pub use create::{CreateOutcome, NewAppendUpload, NewUpload};
 pub use files::{Download, Label};
+pub use proof::{Challenge, PROOF_BLOCKS, PROOF_TIME, ProofOutcome};
 pub use small::SmallFile;
 pub use sweep::ORPHAN_AGE;
 
@@ -71,6 +79,8 @@ pub struct Limits {
     /// The most memory spent on bytes between the network and the store,
     /// over all requests (see `buffers`).
     pub buffer_memory: u64,
+    /// The most unfinished uploads one owner may have at once.
+    pub max_uploads: u32,
 }
 
 impl Default for Limits {
@@ -80,6 +90,7 @@ impl Default for Limits {
             upload_ttl: Duration::from_secs(24 * 3600),
             body_idle_timeout: Duration::from_secs(60),
             buffer_memory: 32 << 20,
+            max_uploads: 1000,
         }
     }
 }
@@ -104,6 +115,7 @@ pub struct UploadService {
     catalog: Arc<dyn Catalog>,
     limits: Limits,
     buffers: Buffers,
+    access: access::AccessState,
 }
 
 impl UploadService {
@@ -113,6 +125,7 @@ impl UploadService {
             catalog,
             buffers: Buffers::new(limits.buffer_memory, ingest::BATCH),
             limits,
+            access: access::AccessState::default(),
         }
     }
 

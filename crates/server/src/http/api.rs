@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tusk_core::hash::parse_hex32;
-use tusk_core::model::{Claims, UploadId};
-use tusk_core::service::{ChunkPut, CreateOutcome, NewUpload};
+use tusk_core::model::{Claims, Upload, UploadId};
+use tusk_core::service::{ChunkPut, CreateOutcome, NewUpload, ProofOutcome};
 use tusk_core::{ContentHash, Error as CoreError};
 
 use super::error::{ApiError, ApiResult};
@@ -83,19 +83,65 @@ pub async fn create(
     Ok(match app.service.create(&owner, req).await? {
         CreateOutcome::Instant(file) => (
             StatusCode::OK,
-            Json(json!({ "status": "complete", "file": FileView::from(&file) })),
+            Json(json!({ "status": "complete", "file": FileView::of(&app, &file).await? })),
         )
             .into_response(),
-        CreateOutcome::Resumed(upload) => (
-            StatusCode::OK,
-            Json(json!({ "status": "uploading", "upload": UploadView::from(&upload) })),
-        )
-            .into_response(),
-        CreateOutcome::Created(upload) => (
-            StatusCode::CREATED,
-            Json(json!({ "status": "uploading", "upload": UploadView::from(&upload) })),
-        )
-            .into_response(),
+        CreateOutcome::Resumed(upload) => {
+            (StatusCode::OK, uploading(&app, &upload).await?).into_response()
+        }
+        CreateOutcome::Created(upload) => {
+            (StatusCode::CREATED, uploading(&app, &upload).await?).into_response()
+        }
+    })
+}
+
+/// An upload to send chunks to, with the challenge that may spare sending
+/// them (see `POST /api/v1/uploads/{id}/proof`).
+async fn uploading(app: &AppState, upload: &Upload) -> ApiResult<Json<serde_json::Value>> {
+    let challenge = app.service.challenge(upload).await?;
+    Ok(Json(json!({
+        "status": "uploading",
+        "upload": UploadView::from(upload),
+        "challenge": {
+            "nonce": hex::encode(challenge.nonce),
+            "blocks": challenge.blocks,
+        },
+    })))
+}
+
+/// The body of `POST /api/v1/uploads/{id}/proof`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofBody {
+    /// SHA-256(nonce ‖ block), hex, for each block of the challenge.
+    digests: Vec<String>,
+}
+
+/// `POST /api/v1/uploads/{id}/proof`: proves holding the content; the
+/// file is recorded at once if the proof holds, else the upload goes on.
+pub async fn prove(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = upload_id(&id)?;
+    let proof = json::<ProofBody>(body).await?;
+    let digests = proof
+        .digests
+        .iter()
+        .map(|d| {
+            parse_hex32(d)
+                .ok_or_else(|| ApiError::InvalidDigest("digests: each is 64 hex digits".into()))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(match app.service.prove(&owner, &id, &digests).await? {
+        ProofOutcome::Instant(file) => Json(json!({
+            "status": "complete",
+            "file": FileView::of(&app, &file).await?,
+        }))
+        .into_response(),
+        ProofOutcome::Upload(upload) => uploading(&app, &upload).await?.into_response(),
     })
 }
 
@@ -162,5 +208,5 @@ pub async fn complete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let file = app.service.complete(&owner, &upload_id(&id)?).await?;
-    Ok(Json(json!({ "file": FileView::from(&file) })).into_response())
+    Ok(Json(json!({ "file": FileView::of(&app, &file).await? })).into_response())
 }

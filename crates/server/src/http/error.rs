@@ -4,11 +4,15 @@
 //! Internal failures (storage, database) are logged with their detail and
 //! shown to clients only as `internal`; nothing internal leaks.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tusk_core::Error as CoreError;
 use tusk_core::name::NameError;
+
+/// What `Retry-After` says when an owner has too many uploads in progress:
+/// by then one may well have finished.
+const RETRY_AFTER_SECS: u32 = 60;
 
 /// Everything an HTTP door can answer with instead of success.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,8 @@ pub enum ApiError {
     NoFiles,
     #[error("the range cannot be served; the file is {size} bytes")]
     RangeNotSatisfiable { size: u64 },
+    #[error("the link is not valid or has expired")]
+    InvalidLink,
     #[error("no such endpoint")]
     NotFound,
     #[error("method not allowed here")]
@@ -52,6 +58,7 @@ impl ApiError {
             ApiError::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::InvalidLink => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -87,6 +94,13 @@ impl ApiError {
                 C::InvalidCursor => "invalid_cursor",
                 C::Contended => "conflict",
                 C::StorageFull => "insufficient_storage",
+                C::Unauthorized(_) => "unauthorized",
+                C::Forbidden => "forbidden",
+                C::InvalidOwner => "invalid_owner",
+                C::QuotaExceeded { .. } => "quota_exceeded",
+                C::TooManyUploads { .. } => "too_many_uploads",
+                C::TooSlow => "request_timeout",
+                C::InvalidProof { .. } => "invalid_proof",
                 C::Store(_) | C::Catalog(_) => "internal",
             },
             ApiError::InvalidJson(_) => "invalid_json",
@@ -98,6 +112,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::NoFiles => "no_files",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            ApiError::InvalidLink => "invalid_link",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -128,8 +143,16 @@ pub fn core_status(e: &CoreError) -> StatusCode {
         | C::InvalidCursor
         | C::InvalidPart { .. }
         | C::InvalidTrailer(_)
-        | C::Body(_) => StatusCode::BAD_REQUEST,
-        C::FileTooLarge { .. } | C::PastEnd { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        | C::Body(_)
+        | C::InvalidOwner
+        | C::InvalidProof { .. } => StatusCode::BAD_REQUEST,
+        C::FileTooLarge { .. } | C::PastEnd { .. } | C::QuotaExceeded { .. } => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        C::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        C::Forbidden => StatusCode::FORBIDDEN,
+        C::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
+        C::TooSlow => StatusCode::REQUEST_TIMEOUT,
         C::UploadNotFound | C::FileNotFound => StatusCode::NOT_FOUND,
         C::UploadGone(_) => StatusCode::GONE,
         C::MissingChunks(_)
@@ -172,9 +195,36 @@ impl ApiError {
             ApiError::Core(CoreError::UploadGone(reason)) => {
                 error["reason"] = json!(reason.as_str())
             }
+            ApiError::Core(CoreError::QuotaExceeded { quota, used }) => {
+                error["quota"] = json!(quota);
+                error["used"] = json!(used);
+            }
             _ => {}
         }
         let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Core(CoreError::Unauthorized(_)) => {
+                headers.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tusk\""),
+                );
+            }
+            ApiError::Core(CoreError::TooManyUploads { .. }) => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from(RETRY_AFTER_SECS),
+                );
+            }
+            // A client that sends too slowly is not kept on the line.
+            ApiError::Core(CoreError::TooSlow) => {
+                headers.insert(
+                    axum::http::header::CONNECTION,
+                    HeaderValue::from_static("close"),
+                );
+            }
+            _ => {}
+        }
         if let ApiError::RangeNotSatisfiable { size } = self {
             response.headers_mut().insert(
                 axum::http::header::CONTENT_RANGE,

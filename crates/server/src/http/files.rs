@@ -21,13 +21,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tusk_core::Error as CoreError;
-use tusk_core::model::{FileId, FileQuery, FileRecord};
+use tusk_core::model::{FileId, FileQuery, FileRecord, Timestamp};
 use tusk_core::name::base_name;
 
 use super::error::{ApiError, ApiResult};
-use super::request::Query;
-use super::views::FileView;
-use super::{AppState, Caller};
+use super::request::{Query, json};
+use super::views::{FileView, download_path, unix_now};
+use super::{AppState, Caller, identify};
 
 fn file_id(raw: &str) -> ApiResult<FileId> {
     FileId::parse(raw).ok_or(ApiError::Core(CoreError::FileNotFound))
@@ -66,7 +66,7 @@ pub async fn list(
             limit,
         })
         .await?;
-    let files: Vec<FileView> = page.files.iter().map(FileView::from).collect();
+    let files = FileView::all(&app, &page.files).await?;
     Ok(Json(json!({ "files": files, "next_cursor": page.next_cursor })).into_response())
 }
 
@@ -77,7 +77,66 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let file = app.service.get_file(&owner, &file_id(&id)?).await?;
-    Ok(Json(json!({ "file": FileView::from(&file) })).into_response())
+    Ok(Json(json!({ "file": FileView::of(&app, &file).await? })).into_response())
+}
+
+/// The body of `PATCH /api/v1/files/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileChange {
+    public: bool,
+}
+
+/// `PATCH /api/v1/files/{id}` with `{"public": true}`: anyone may download
+/// the file (`false`: only its owner and signed links again).
+pub async fn update(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = file_id(&id)?;
+    let change = json::<FileChange>(body).await?;
+    let file = app.service.set_public(&owner, &id, change.public).await?;
+    Ok(Json(json!({ "file": FileView::of(&app, &file).await? })).into_response())
+}
+
+/// The body of `POST /api/v1/files/{id}/link`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkRequest {
+    /// Seconds the link works; one hour when absent.
+    expires_in: Option<u64>,
+}
+
+/// The longest a signed link may work: 30 days.
+const MAX_LINK_SECS: u64 = 30 * 24 * 3600;
+
+/// `POST /api/v1/files/{id}/link`: a download link that works without a
+/// token until it expires.
+pub async fn link(
+    State(app): State<AppState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = file_id(&id)?;
+    let req = json::<LinkRequest>(body).await?;
+    let secs = req.expires_in.unwrap_or(3600);
+    if !(1..=MAX_LINK_SECS).contains(&secs) {
+        return Err(ApiError::InvalidRequest(format!(
+            "expires_in must be from 1 to {MAX_LINK_SECS} seconds"
+        )));
+    }
+    let file = app.service.get_file(&owner, &id).await?;
+    let expires = unix_now() + secs;
+    let query = app.service.sign_link(&file.id, expires).await?;
+    let expires_at = Timestamp(expires as i64 * 1000);
+    Ok(Json(json!({
+        "url": format!("{}?{query}", download_path(&file)),
+        "expires_at": expires_at,
+    }))
+    .into_response())
 }
 
 /// `DELETE /api/v1/files/{id}`.
@@ -95,13 +154,19 @@ pub async fn delete(
 pub struct DownloadQuery {
     /// `inline=1` asks browsers to show the file instead of saving it.
     inline: Option<String>,
+    /// A signed link: when it stops working (seconds since the epoch)…
+    expires: Option<u64>,
+    /// …and its signature.
+    sig: Option<String>,
 }
 
 /// `GET`/`HEAD /files/{id}` (also `/files/{id}/{name}`; the name is only
 /// for humans and tools that save under the URL's last segment).
+///
+/// Who may: the file's owner (bearer token), anyone holding a signed link
+/// that has not expired, and anyone at all for a public file.
 pub async fn download(
     State(app): State<AppState>,
-    Caller(owner): Caller,
     Path(params): Path<Vec<(String, String)>>,
     Query(query): Query<DownloadQuery>,
     headers: HeaderMap,
@@ -112,7 +177,7 @@ pub async fn download(
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
     let id = file_id(raw_id)?;
-    let file = app.service.get_file(&owner, &id).await?;
+    let file = readable(&app, &id, &query, &headers).await?;
     let size = file.blob.size;
     let last_modified = httpdate::fmt_http_date(file.created_at.to_system_time());
     let etag = format!("\"{}\"", file.blob.hash.to_hex());
@@ -148,7 +213,7 @@ pub async fn download(
         );
     }
 
-    let download = app.service.read_file(&owner, &id, range.clone()).await?;
+    let download = app.service.read_file(file, range.clone()).await?;
     let served = download.range.end - download.range.start;
     head.insert(CONTENT_LENGTH, HeaderValue::from(served));
     let status = match range {
@@ -162,6 +227,37 @@ pub async fn download(
         None => StatusCode::OK,
     };
     Ok((status, head, Body::from_stream(download.body)).into_response())
+}
+
+/// The file if this request may download it. A link's signature is checked
+/// first; without one, the caller's token (if any) names the reader, and a
+/// caller without a valid token is told so unless the file is public.
+async fn readable(
+    app: &AppState,
+    id: &FileId,
+    query: &DownloadQuery,
+    headers: &HeaderMap,
+) -> ApiResult<FileRecord> {
+    if query.expires.is_some() || query.sig.is_some() {
+        let (Some(expires), Some(sig)) = (query.expires, query.sig.as_deref()) else {
+            return Err(ApiError::InvalidLink);
+        };
+        if !app.service.link_holds(id, expires, sig, unix_now()).await {
+            return Err(ApiError::InvalidLink);
+        }
+        return Ok(app.service.readable_file(None, id, true).await?);
+    }
+    match identify(headers, app).await {
+        Ok(who) => Ok(app
+            .service
+            .readable_file(Some(&who.owner), id, false)
+            .await?),
+        Err(refused) => match app.service.readable_file(None, id, false).await {
+            Ok(public) => Ok(public),
+            Err(CoreError::FileNotFound) => Err(refused),
+            Err(e) => Err(e.into()),
+        },
+    }
 }
 
 /// Types shown inline on request: media that cannot run script on this

@@ -46,6 +46,9 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<Option<String>> {
 }
 
 fn bad_form(e: multer::Error) -> ApiError {
+    if tusk_core::error::too_slow(&e) {
+        return ApiError::Core(tusk_core::Error::TooSlow);
+    }
     ApiError::InvalidRequest(format!("malformed multipart body: {e}"))
 }
 
@@ -170,7 +173,7 @@ pub async fn upload_files(
     if stored.is_empty() {
         return Err(ApiError::NoFiles);
     }
-    let files: Vec<FileView> = stored.iter().map(FileView::from).collect();
+    let files = FileView::all(&app, &stored).await?;
     Ok((StatusCode::CREATED, Json(json!({ "files": files }))).into_response())
 }
 
@@ -252,5 +255,5 @@ async fn read_part(
 }
 
 fn body_failed(e: io::Error) -> ApiError {
-    ApiError::Core(tusk_core::Error::Body(e))
+    ApiError::Core(tusk_core::Error::from_body(e))
 }

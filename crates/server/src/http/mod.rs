@@ -5,6 +5,7 @@
 //! - [`form`]: `multipart/form-data` posts
 //! - [`health`]: `/healthz` and `/readyz` for load balancers
 //! - [`tus`]: tus 1.0.0 with its extensions under `/tus/`
+//! - [`pace`]: cutting off request bodies that arrive too slowly
 //! - [`request`]: parsing request parts into typed values
 //! - [`views`]: the JSON shapes of uploads and files
 //! - [`web`]: the browser page at `/`, embedded into the binary
@@ -15,6 +16,7 @@ pub mod error;
 pub mod files;
 pub mod form;
 pub mod health;
+pub mod pace;
 pub mod request;
 pub mod tus;
 pub mod views;
@@ -25,13 +27,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post, put};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
-use tusk_core::UploadService;
 use tusk_core::model::Owner;
+use tusk_core::service::Identity;
+use tusk_core::{Error as CoreError, UploadService};
 
 use error::ApiError;
 
@@ -43,18 +47,62 @@ pub struct AppState {
     pub(crate) _held: Arc<Vec<std::fs::File>>,
     /// Origins whose pages may call the server (CORS); empty: any origin.
     pub cors_origins: Vec<String>,
+    /// How request bodies must keep arriving.
+    pub pace: pace::Pace,
 }
 
-/// The owner a request acts for. Without accounts, every request acts for
-/// the one local owner.
+/// The owner a request acts for: the account of its bearer token, or the
+/// one local owner of a server without tokens (see `tusk_core::service`'s
+/// `access`). A missing, unknown or revoked token is refused with 401.
 pub struct Caller(pub Owner);
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller(Owner::local()))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Caller(identify(&parts.headers, app).await?.owner))
     }
+}
+
+/// A caller with an admin token (anyone, on a server without tokens);
+/// others are refused with 403.
+pub struct Admin(pub Identity);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let identity = identify(&parts.headers, app).await?;
+        if !identity.admin {
+            return Err(CoreError::Forbidden.into());
+        }
+        Ok(Admin(identity))
+    }
+}
+
+/// Who the request's `Authorization: Bearer …` names.
+pub async fn identify(headers: &HeaderMap, app: &AppState) -> Result<Identity, ApiError> {
+    let bearer = match headers.get(AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(bearer_token(value).ok_or(CoreError::Unauthorized(
+            "send the token as Authorization: Bearer <token>",
+        ))?),
+    };
+    Ok(app.service.authenticate(bearer).await?)
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in
+/// any case, RFC 9110 §11.1).
+fn bearer_token(value: &HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The whole HTTP application.
@@ -75,6 +123,10 @@ pub fn app(state: AppState) -> Router {
             put(api::put_chunk).fallback(method_not_allowed),
         )
         .route(
+            "/api/v1/uploads/{id}/proof",
+            post(api::prove).fallback(method_not_allowed),
+        )
+        .route(
             "/api/v1/uploads/{id}/complete",
             post(api::complete).fallback(method_not_allowed),
         )
@@ -87,8 +139,13 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/files/{id}",
             get(files::show)
+                .patch(files::update)
                 .delete(files::delete)
                 .fallback(method_not_allowed),
+        )
+        .route(
+            "/api/v1/files/{id}/link",
+            post(files::link).fallback(method_not_allowed),
         )
         .route(
             "/files/{id}",
@@ -111,6 +168,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             tus::discovery,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.pace,
+            pace::pace_bodies,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

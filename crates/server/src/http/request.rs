@@ -41,6 +41,8 @@ pub async fn json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 ApiError::RequestTooLarge
+            } else if tusk_core::error::too_slow(&*e) {
+                ApiError::Core(tusk_core::Error::TooSlow)
             } else {
                 ApiError::InvalidJson(format!("the body could not be read: {e}"))
             }

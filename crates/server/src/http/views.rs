@@ -1,8 +1,17 @@
 //! The JSON shapes of the API: upload and file objects.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde::Serialize;
 use tusk_core::model::{FileRecord, Timestamp, Upload};
 use tusk_core::name::base_name;
+
+use super::AppState;
+use super::error::ApiResult;
+
+/// How long the link in a file object works when the file is neither
+/// public nor on a server without tokens.
+pub const LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// An upload as the API shows it.
 #[derive(Serialize)]
@@ -50,12 +59,36 @@ pub struct FileView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     pub created_at: Timestamp,
-    /// Where the file downloads (a path on this server).
+    /// Whether anyone may download it.
+    pub public: bool,
+    /// Where the file downloads (a path on this server): signed, for a
+    /// day, unless the file is public or the server has no tokens.
     pub url: String,
 }
 
-impl From<&FileRecord> for FileView {
-    fn from(f: &FileRecord) -> Self {
+impl FileView {
+    /// The file as its owner sees it, with a link that works without a
+    /// token where one is needed.
+    pub async fn of(app: &AppState, f: &FileRecord) -> ApiResult<FileView> {
+        let mut view = FileView::plain(f);
+        if !f.public && !app.service.is_open().await? {
+            let expires = unix_now() + LINK_TTL.as_secs();
+            let query = app.service.sign_link(&f.id, expires).await?;
+            view.url = format!("{}?{query}", view.url);
+        }
+        Ok(view)
+    }
+
+    pub async fn all(app: &AppState, files: &[FileRecord]) -> ApiResult<Vec<FileView>> {
+        let mut views = Vec::with_capacity(files.len());
+        for f in files {
+            views.push(FileView::of(app, f).await?);
+        }
+        Ok(views)
+    }
+
+    /// The file with its plain download path.
+    fn plain(f: &FileRecord) -> Self {
         FileView {
             id: f.id.to_string(),
             name: f.name.clone(),
@@ -65,9 +98,18 @@ impl From<&FileRecord> for FileView {
             md5: f.blob.md5.map(hex::encode),
             sha256: f.blob.sha256.map(hex::encode),
             created_at: f.created_at,
+            public: f.public,
             url: download_path(f),
         }
     }
+}
+
+/// Seconds since the epoch, as signed links count time.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `/files/{id}/{base name}`: the name makes `curl -O` and browsers save
