@@ -3,6 +3,8 @@
 //! - [`config`]: the `tusk serve` settings (flags, environment)
 //! - [`http`]: the doors — JSON API, tus, form posts, downloads — as an
 //!   axum app
+//! - [`metrics`]: the Prometheus recorder, `/metrics`, and the middleware
+//!   counting requests and bytes
 //! - [`open`]: builds the store, catalog and service a configuration names
 //! - [`run`]: serves an app on a listener until shutdown
 //! - [`sweep_forever`]: ends uploads left idle past their expiry
@@ -13,6 +15,7 @@
 pub mod config;
 pub mod http;
 mod listen;
+pub mod metrics;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +35,8 @@ pub use listen::run;
 /// both in the data folder: blobs under `<data>/`, the catalog in
 /// `<data>/catalog.db`. Fails, naming what and where, unless both work.
 pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
+    // Before anything can be counted.
+    crate::metrics::install();
     let mut held = Vec::new();
     let store = open_store(config, &mut held).await?;
     let catalog = open_catalog(config, &mut held).await?;

@@ -103,6 +103,10 @@ pub fn app(state: AppState) -> Router {
             get(health::healthz).fallback(method_not_allowed),
         )
         .route("/readyz", get(health::readyz).fallback(method_not_allowed))
+        .route(
+            "/metrics",
+            get(crate::metrics::scrape).fallback(method_not_allowed),
+        )
         .route("/", get(web::index).fallback(method_not_allowed))
         .route("/web/{*path}", get(web::asset).fallback(method_not_allowed))
         .merge(tus::router())
@@ -113,6 +117,7 @@ pub fn app(state: AppState) -> Router {
             tus::discovery,
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 
