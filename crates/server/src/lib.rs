@@ -5,6 +5,7 @@
 //!   axum app
 //! - [`metrics`]: the Prometheus recorder, `/metrics`, and the middleware
 //!   counting requests and bytes
+//! - [`access_log`]: what is logged of each request
 //! - [`open`]: builds the store, catalog and service a configuration names
 //! - [`run`]: serves an app on a listener until shutdown
 //! - [`sweep_forever`]: ends uploads left idle past their expiry
@@ -12,6 +13,7 @@
 //! Tests build the app with [`http::app`] or run the whole server on
 //! `127.0.0.1:0` with [`run`].
 
+pub mod access_log;
 pub mod config;
 pub mod http;
 mod listen;

@@ -29,7 +29,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::{get, post, put};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 use tusk_core::UploadService;
 use tusk_core::model::Owner;
 
@@ -116,7 +115,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             tus::discovery,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(crate::access_log::layer())
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
