@@ -1,6 +1,7 @@
 //! `tusk`: the server and the client of very large uploads.
 //!
-//! - `tusk serve`: run the server on a data folder (see `serve.rs`)
+//! - `tusk serve`: run the server on a data folder (see `serve.rs`); its
+//!   settings may also come from a TOML file (`config_file.rs`)
 //! - `tusk upload`, `download`, `ls`, `rm`: the client (`upload.rs`,
 //!   `download.rs`, `ls.rs`, `rm.rs`; `walk.rs` finds the files, `cache.rs`
 //!   remembers hashes and uploads, `progress.rs` draws the bars,
@@ -9,9 +10,10 @@
 //! - `tusk hash`: the content hash of files, on every core (see `hash.rs`)
 //!
 //! Exit codes: 0 all done, 1 something failed (each named on stderr),
-//! 2 bad usage, 130 interrupted.
+//! 2 bad usage (a bad config file included), 130 interrupted.
 
 mod cache;
+mod config_file;
 mod download;
 mod hash;
 mod ls;
@@ -28,6 +30,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use serve::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -43,7 +46,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the upload server.
-    Serve(tusk_server::ServeConfig),
+    Serve(serve::ServeArgs),
     /// Upload files and folders; re-run to continue an interrupted upload.
     Upload(upload::UploadArgs),
     /// Download files; re-run to continue an interrupted download.
@@ -59,20 +62,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let default_level = match cli.command {
-        Command::Serve(_) => "info",
-        // The client's output is its result lines; its logs are warnings.
-        _ => "warn",
+    let cli = match config_file::parse::<Cli>(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(config_file::Failure::Usage(e)) => e.exit(),
+        Err(config_file::Failure::File(e)) => {
+            eprintln!("tusk: {e}");
+            return ExitCode::from(2);
+        }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    match &cli.command {
+        Command::Serve(args) => init_logs("info", args.log_format),
+        // The client's output is its result lines; its logs are warnings.
+        _ => init_logs("warn", LogFormat::Text),
+    }
     if let Command::Hash(args) = &cli.command {
         return hash::run(args);
     }
@@ -104,6 +106,25 @@ fn main() -> ExitCode {
     // not wait for it.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code
+}
+
+/// Sends logs to stderr, at `default_level` unless `RUST_LOG` says
+/// otherwise.
+fn init_logs(default_level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// Runs a client command until it ends or Ctrl-C; what the server

@@ -1,19 +1,58 @@
 //! `tusk serve`: open the store and the catalog, listen, serve until
 //! SIGINT/SIGTERM.
+//!
+//! Its command line is the server's settings ([`ServeConfig`]) plus two
+//! of this process's own: the config file they may come from (read by
+//! `config_file.rs` before anything else) and the format of the logs.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tusk_server::ServeConfig;
+
+/// The command line of `tusk serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A TOML file of settings, keyed by the long names of these flags,
+    /// e.g. `listen = "0.0.0.0:8080"`, `max-file-size = "10GiB"`,
+    /// `cors-origin = ["https://a.example", "https://b.example"]`. A flag
+    /// or an environment variable overrides what the file says.
+    #[arg(long, env = "TUSK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// How log lines on stderr look: `text` for people, `json` (one object
+    /// per line) for log collectors.
+    #[arg(long, env = "TUSK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub settings: ServeConfig,
+}
+
+/// The shape of log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event: `timestamp`, `level`, `target`,
+    /// `message` and the event's fields, `span` with the request's.
+    Json,
+}
 
 /// How long requests in flight may run on after a shutdown signal. Every
 /// acknowledged chunk is already durable, so cutting the rest off loses
 /// nothing a client was told it has.
 const GRACE: Duration = Duration::from_secs(30);
 
-pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(file) = &args.config {
+        tracing::info!(file = %file.display(), "settings read from the config file");
+    }
+    let config = args.settings;
     let state = tusk_server::open(&config).await?;
     if !config.listen.ip().is_loopback()
         && !config.public_uploads

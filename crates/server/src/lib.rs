@@ -3,6 +3,9 @@
 //! - [`config`]: the `tusk serve` settings (flags, environment)
 //! - [`http`]: the doors — JSON API, tus, form posts, downloads — as an
 //!   axum app
+//! - [`metrics`]: the Prometheus recorder, `/metrics`, and the middleware
+//!   counting requests and bytes
+//! - [`access_log`]: what is logged of each request
 //! - [`open`]: builds the store, catalog and service a configuration names
 //!   ([`open_unheld`] for commands beside a running server)
 //! - [`run`]: serves an app on a listener until shutdown
@@ -11,9 +14,11 @@
 //! Tests build the app with [`http::app`] or run the whole server on
 //! `127.0.0.1:0` with [`run`].
 
+pub mod access_log;
 pub mod config;
 pub mod http;
 mod listen;
+pub mod metrics;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +38,8 @@ pub use listen::run;
 /// both in the data folder: blobs under `<data>/`, the catalog in
 /// `<data>/catalog.db`. Fails, naming what and where, unless both work.
 pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
+    // Before anything can be counted.
+    crate::metrics::install();
     let mut held = Vec::new();
     let service = open_with(config, Some(&mut held)).await?;
     Ok(AppState {

@@ -170,6 +170,20 @@ async fn once_a_token_exists_every_request_needs_a_valid_one() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     assert!(ann.files().await.is_empty());
+    // The metrics are for admins.
+    let (status, body) = ann.send(ann.req(Method::GET, "/metrics")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    let root = server.service.create_token("root", None, true).await.unwrap();
+    let r = server
+        .http
+        .get(server.url("/metrics"))
+        .bearer_auth(&root.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("tusk_http_requests_total"));
     // Revoked: refused at once, and the server stays closed.
     assert_eq!(server.service.revoke_tokens("ann").await.unwrap(), 1);
     let (status, body) = ann.send(ann.req(Method::GET, "/api/v1/files")).await;

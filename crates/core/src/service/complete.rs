@@ -126,6 +126,7 @@ impl UploadService {
                 CatalogError::NotFound => Error::UploadNotFound,
                 e => e.into(),
             })?;
+        metrics::counter!("tusk_uploads_completed_total").increment(1);
         if !completed.kept_own_blob {
             // Same content was stored already; ours is a redundant copy. The
             // file is recorded: failing to tidy up is not the client's error.

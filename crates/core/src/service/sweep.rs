@@ -45,6 +45,7 @@ impl UploadService {
                 match self.discard(&upload, Some(EndReason::Expired)).await {
                     Ok(()) => {
                         tracing::info!(upload = %id, "expired upload swept");
+                        metrics::counter!("tusk_uploads_expired_total").increment(1);
                         swept += 1;
                         progress = true;
                     }

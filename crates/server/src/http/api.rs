@@ -20,6 +20,7 @@ use super::form;
 use super::request::{chunk_hash, content_digest, content_length, json, stream};
 use super::views::{FileView, UploadView};
 use super::{AppState, Caller};
+use crate::metrics::{ChunkTimer, INSTANT_UPLOADS, UPLOADS_CREATED};
 
 /// The body of `POST /api/v1/uploads`.
 #[derive(Deserialize)]
@@ -80,7 +81,13 @@ pub async fn create(
     body: Body,
 ) -> ApiResult<Response> {
     let req = json::<CreateBody>(body).await?.into_request()?;
-    Ok(match app.service.create(&owner, req).await? {
+    let outcome = app.service.create(&owner, req).await?;
+    match &outcome {
+        CreateOutcome::Instant(_) => metrics::counter!(INSTANT_UPLOADS).increment(1),
+        CreateOutcome::Created(_) => metrics::counter!(UPLOADS_CREATED).increment(1),
+        CreateOutcome::Resumed(_) => {}
+    }
+    Ok(match outcome {
         CreateOutcome::Instant(file) => (
             StatusCode::OK,
             Json(json!({ "status": "complete", "file": FileView::of(&app, &file).await? })),
@@ -174,6 +181,7 @@ pub async fn put_chunk(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    let _timer = ChunkTimer::start("api");
     let id = upload_id(&id)?;
     let index: u64 = index.parse().map_err(|_| ApiError::InvalidChunkIndex)?;
     let checks = content_digest(&headers)?;

@@ -32,7 +32,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::routing::{get, post, put};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 use tusk_core::model::Owner;
 use tusk_core::service::Identity;
 use tusk_core::{Error as CoreError, UploadService};
@@ -160,6 +159,10 @@ pub fn app(state: AppState) -> Router {
             get(health::healthz).fallback(method_not_allowed),
         )
         .route("/readyz", get(health::readyz).fallback(method_not_allowed))
+        .route(
+            "/metrics",
+            get(crate::metrics::scrape).fallback(method_not_allowed),
+        )
         .route("/", get(web::index).fallback(method_not_allowed))
         .route("/web/{*path}", get(web::asset).fallback(method_not_allowed))
         .merge(tus::router())
@@ -173,7 +176,8 @@ pub fn app(state: AppState) -> Router {
             state.pace,
             pace::pace_bodies,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(crate::access_log::layer())
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 

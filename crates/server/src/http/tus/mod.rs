@@ -33,6 +33,7 @@ use super::error::ApiError;
 use super::request::content_length;
 use super::views::download_path;
 use super::{AppState, Caller};
+use crate::metrics::{ChunkTimer, UPLOADS_CREATED};
 use error::TusError;
 use headers::{Metadata, VERSION};
 
@@ -178,6 +179,7 @@ async fn create(app: &AppState, owner: &Owner, h: &HeaderMap, body: Body) -> Tus
             parts,
         };
         let (upload, _file) = app.service.create_final(owner, req).await?;
+        metrics::counter!(UPLOADS_CREATED).increment(1);
         return Ok(created(&upload));
     }
     let size = match (length, deferred) {
@@ -202,6 +204,7 @@ async fn create(app: &AppState, owner: &Owner, h: &HeaderMap, body: Body) -> Tus
         concat,
     };
     let upload = app.service.create_append(owner, req).await?;
+    metrics::counter!(UPLOADS_CREATED).increment(1);
     let written = if with_body {
         write(app, owner, &upload, h, body).await
     } else if upload.size == Some(0) {
@@ -289,6 +292,7 @@ async fn patch(
     h: &HeaderMap,
     body: Body,
 ) -> TusResult<Response> {
+    let _timer = ChunkTimer::start("tus");
     if !headers::is_offset_octet_stream(h) {
         return Err(TusError::ContentType);
     }
