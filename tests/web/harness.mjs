@@ -11,7 +11,7 @@
 // happen during a window of time.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -47,18 +47,49 @@ export const CHROMIUM_ARGS = [
 
 // --- the server ------------------------------------------------------------
 
-/**
- * Starts `tusk serve --listen 127.0.0.1:0 --data <fresh temp dir>` and
- * resolves once it printed the address it listens on.
- */
-export async function startServer() {
+function serverBin() {
   const bin = process.env.TUSK_BIN
     ? path.resolve(REPO, process.env.TUSK_BIN)
     : path.join(REPO, 'target', 'debug', 'tusk');
   if (!fs.existsSync(bin)) {
     throw new Error(`the server binary ${bin} is missing: run \`cargo build\` first (or set TUSK_BIN)`);
   }
+  return bin;
+}
+
+/**
+ * Runs `tusk token <args…>` on the server data folder `dataDir` (before
+ * the server starts, or beside it: it sees new and revoked tokens on its
+ * next request) and returns its stdout, trimmed. The folder is given as
+ * TUSK_DATA, which every form of the command reads.
+ */
+export function tokenCommand(dataDir, ...args) {
+  return execFileSync(serverBin(), ['token', ...args], {
+    env: { ...process.env, TUSK_DATA: dataDir },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: TIMEOUT.start,
+  }).trim();
+}
+
+/** `tusk token create --name <name>`: the new token (`tusk_` + 64 hex). */
+export function createToken(dataDir, name) {
+  const token = tokenCommand(dataDir, 'create', '--name', name);
+  assert.match(token, /^tusk_[0-9a-f]{64}$/, `the token printed for ${name}`);
+  return token;
+}
+
+/**
+ * Starts `tusk serve --listen 127.0.0.1:0 --data <fresh temp dir>` and
+ * resolves once it printed the address it listens on. `tokens` names
+ * owners to create a token for first (the server then needs one): they are
+ * in the result's `tokens`, by name.
+ */
+export async function startServer({ tokens: owners = [] } = {}) {
+  const bin = serverBin();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tusk-web-data-'));
+  const tokens = {};
+  for (const name of owners) tokens[name] = createToken(dataDir, name);
   const child = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--data', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
@@ -94,6 +125,7 @@ export async function startServer() {
   return {
     url,
     dataDir,
+    tokens,
     log,
     /** Stops the server (SIGTERM, SIGKILL after 10 s) and removes its data folder. */
     async stop() {
@@ -112,10 +144,20 @@ export async function startServer() {
 
 // --- the JSON API ----------------------------------------------------------
 
-/** A small client of the JSON API of the server at `base`. */
-export function api(base) {
-  async function json(method, p) {
-    const res = await fetch(base + p, { method });
+/**
+ * A small client of the JSON API of the server at `base`, sending `token`
+ * (if given) as `Authorization: Bearer …`. Downloads send no token: they
+ * use the file's `url`, a signed link where the server has tokens.
+ */
+export function api(base, token = null) {
+  const auth = token ? { authorization: `Bearer ${token}` } : {};
+  async function json(method, p, payload) {
+    const init = { method, headers: { ...auth } };
+    if (payload !== undefined) {
+      init.body = JSON.stringify(payload);
+      init.headers['content-type'] = 'application/json';
+    }
+    const res = await fetch(base + p, init);
     const text = await res.text();
     let body = null;
     try {
@@ -148,6 +190,32 @@ export function api(base) {
       const res = await fetch(base + url);
       assert.equal(res.status, 200, `GET ${url}`);
       return Buffer.from(await res.arrayBuffer());
+    },
+    /**
+     * Uploads `buf` as `name` (with media type `mime`, if given) the way a
+     * JSON API client does: the check,
+     * every chunk (of the upload's chunk_size) unless the check answered
+     * an instant upload, then complete. Returns the file record.
+     */
+    async uploadBytes(name, buf, mime = null) {
+      const claim = { name, size: buf.length, hash: sha256_4m(buf) };
+      if (mime) claim.mime = mime;
+      const check = await json('POST', '/api/v1/uploads', claim);
+      assert.ok(check.status === 200 || check.status === 201, `the check of ${name}: ${check.status} ${JSON.stringify(check.body)}`);
+      if (check.body.status === 'complete') return check.body.file;
+      const { id, chunk_size: size, chunk_count: count } = check.body.upload;
+      for (let i = 0; i < count; i++) {
+        const res = await fetch(`${base}/api/v1/uploads/${id}/chunks/${i}`, {
+          method: 'PUT',
+          headers: { ...auth, 'content-type': 'application/octet-stream' },
+          body: buf.subarray(i * size, Math.min(buf.length, (i + 1) * size)),
+        });
+        const text = await res.text();
+        assert.equal(res.status, 200, `PUT chunk ${i} of ${name}: ${text}`);
+      }
+      const done = await json('POST', `/api/v1/uploads/${id}/complete`);
+      assert.equal(done.status, 200, `complete ${name}: ${JSON.stringify(done.body)}`);
+      return done.body.file;
     },
   };
 }
@@ -240,9 +308,12 @@ export function listFiles(dir) {
  * server's `/`, all torn down after the test, with a screenshot and a log in
  * target/web-artifacts/<test name>.{png,log}.
  *
- * `options.locale` sets the browser context's locale (default `en-US`).
+ * `options.locale` sets the browser context's locale (default `en-US`);
+ * `options.tokens` names owners to create tokens for before the server
+ * starts (see `startServer`): `s.tokens` has them, and `s.api` then acts
+ * for the first of them (`s.apiAs(name)` for the others).
  */
-export async function session(t, { locale = 'en-US' } = {}) {
+export async function session(t, { locale = 'en-US', tokens = [] } = {}) {
   const s = {
     server: null,
     browser: null,
@@ -273,8 +344,10 @@ export async function session(t, { locale = 'en-US' } = {}) {
     fs.writeFileSync(path.join(ARTIFACTS, `${name}.log`), s.log.join('\n') + '\n');
   });
 
-  s.server = await startServer();
-  s.api = api(s.server.url);
+  s.server = await startServer({ tokens });
+  s.tokens = s.server.tokens;
+  s.apiAs = (name) => api(s.server.url, s.tokens[name]);
+  s.api = api(s.server.url, tokens.length ? s.tokens[tokens[0]] : null);
   s.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: TIMEOUT.start });
   // Reduced motion: no bar is caught mid-transition in a screenshot.
   s.context = await s.browser.newContext({ locale, viewport: { width: 1280, height: 1000 }, reducedMotion: 'reduce' });

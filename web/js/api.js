@@ -1,4 +1,7 @@
 // The JSON API of the server (docs/api.md), and the retry rule for it.
+// Every request carries this tab's token, if it has one (auth.js).
+
+import * as auth from './auth.js';
 
 /** A refusal or failure, with the server's stable error code. */
 export class ApiError extends Error {
@@ -20,39 +23,72 @@ function isAbort(err) {
   return err && err.name === 'AbortError';
 }
 
+/**
+ * One request to the API, with this tab's token. A 401 (no token, or one
+ * the server refuses) is not a failure: the request waits until a token is
+ * entered and is sent again with it. `signal` ends the wait too.
+ */
 async function call(method, path, { json, body, headers = {}, signal } = {}) {
-  const init = { method, headers: { ...headers }, signal };
-  if (json !== undefined) {
-    init.body = JSON.stringify(json);
-    init.headers['content-type'] = 'application/json';
-  } else if (body !== undefined) {
-    init.body = body;
-    init.headers['content-type'] = 'application/octet-stream';
+  for (;;) {
+    const sent = auth.currentGeneration();
+    const init = { method, headers: { ...headers, ...auth.headers() }, signal };
+    if (json !== undefined) {
+      init.body = JSON.stringify(json);
+      init.headers['content-type'] = 'application/json';
+    } else if (body !== undefined) {
+      init.body = body;
+      init.headers['content-type'] = 'application/octet-stream';
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      throw new ApiError(0, 'network', err.message || 'network error');
+    }
+    if (res.status === 401) {
+      // The body is only the error envelope: let the connection go.
+      res.body && res.body.cancel().catch(() => {});
+      auth.refused(sent);
+      await auth.newer(sent, signal);
+      continue;
+    }
+    if (!res.ok) {
+      let error = {};
+      try {
+        error = (await res.json()).error || {};
+      } catch {
+        // Not the JSON envelope (a proxy's page, say): the status tells.
+      }
+      const after = Number(res.headers.get('retry-after'));
+      throw new ApiError(res.status, error.code || `http_${res.status}`, error.message || res.statusText, error, Number.isFinite(after) && after > 0 ? after : null);
+    }
+    if (res.status === 204) return { status: res.status, body: null };
+    return { status: res.status, body: await res.json() };
   }
+}
+
+/**
+ * Whether the server accepts `token`: 'ok', 'refused' (401) or an
+ * ApiError for anything else (the server cannot be reached, say).
+ */
+export async function tryToken(token) {
   let res;
   try {
-    res = await fetch(path, init);
+    res = await fetch('/api/v1/files?limit=1', { headers: { authorization: `Bearer ${token}` } });
   } catch (err) {
-    if (isAbort(err)) throw err;
     throw new ApiError(0, 'network', err.message || 'network error');
   }
-  if (!res.ok) {
-    let error = {};
-    try {
-      error = (await res.json()).error || {};
-    } catch {
-      // Not the JSON envelope (a proxy's page, say): the status tells.
-    }
-    const after = Number(res.headers.get('retry-after'));
-    throw new ApiError(res.status, error.code || `http_${res.status}`, error.message || res.statusText, error, Number.isFinite(after) && after > 0 ? after : null);
-  }
-  if (res.status === 204) return { status: res.status, body: null };
-  return { status: res.status, body: await res.json() };
+  res.body && res.body.cancel().catch(() => {});
+  if (res.status === 401) return 'refused';
+  if (!res.ok) throw new ApiError(res.status, `http_${res.status}`, res.statusText);
+  return 'ok';
 }
 
 /**
  * Check by hash: `{ status: 'complete', file }` (instant upload) or
- * `{ status: 'uploading', upload }` (new or resumed).
+ * `{ status: 'uploading', upload, challenge }` (new or resumed; the
+ * challenge, when there is one, may spare sending it: see `prove`).
  */
 export async function check(claim, signal) {
   const { body } = await call('POST', '/api/v1/uploads', { json: claim, signal });
@@ -66,6 +102,15 @@ export async function getUpload(id, signal) {
 /** Sends chunk `index` (a Blob); resolves to the upload once it is durable. */
 export async function putChunk(id, index, blob, headers, signal) {
   return (await call('PUT', `/api/v1/uploads/${id}/chunks/${index}`, { body: blob, headers, signal })).body.upload;
+}
+
+/**
+ * Proof of possession: `digests` are SHA-256(nonce ‖ block), hex, for the
+ * challenge's blocks in order. The answer is shaped like the check's:
+ * `complete` with the file, or `uploading` (send the chunks).
+ */
+export async function prove(id, digests, signal) {
+  return (await call('POST', `/api/v1/uploads/${id}/proof`, { json: { digests }, signal })).body;
 }
 
 export async function complete(id, signal) {

@@ -1,5 +1,7 @@
 // The page: wires the pickers, the queue and the file list together.
 
+import * as auth from './auth.js';
+import { setupAuth } from './auth-view.js';
 import * as i18n from './i18n.js';
 import { t } from './i18n.js';
 import { fromInput, setupDrop, setupPaste } from './picker.js';
@@ -91,6 +93,24 @@ queue.addEventListener('change', (e) => {
 window.addEventListener('beforeunload', (e) => {
   if (queue.totals().active) e.preventDefault();
 });
+
+// ---- the token (servers with tokens) ----
+setupAuth({
+  panel: $('auth'),
+  text: $('auth-text'),
+  form: $('auth-form'),
+  input: $('auth-token'),
+  submit: $('auth-submit'),
+  error: $('auth-error'),
+  signOut: $('sign-out'),
+  onSignOut() {
+    // The list was this token's owner's: it goes, and loading it again
+    // asks for a token.
+    files.clear();
+    files.load();
+  },
+});
+auth.onChange(() => queue.changed());
 
 setupPreview();
 files.load();

@@ -2,6 +2,7 @@
 // preview and delete. Refreshed after uploads finish.
 
 import * as api from './api.js';
+import * as auth from './auth.js';
 import { formatBytes, formatDate, onLanguage, t } from './i18n.js';
 import { canPreview, showPreview } from './preview.js';
 import { toast } from './toast.js';
@@ -26,6 +27,12 @@ export class FilesView {
     more.addEventListener('click', () => this.load(this.cursor));
     list.addEventListener('click', (e) => this.click(e));
     onLanguage(() => this.draw());
+    // Asked for a token: say why the list is empty. Signed in: the list
+    // of the token's owner.
+    auth.onChange(() => {
+      if (auth.asked()) this.draw();
+      else if (auth.token()) this.load();
+    });
   }
 
   /** Loads the first page (or the page at `cursor`, appended). */
@@ -44,10 +51,18 @@ export class FilesView {
     }
   }
 
+  /** Empties the list (after signing out); a load under way is dropped. */
+  clear() {
+    this.loading++;
+    this.files = [];
+    this.cursor = null;
+    this.draw();
+  }
+
   draw() {
     const query = this.search.value.trim();
     this.empty.hidden = this.files.length > 0;
-    this.empty.textContent = query ? t('files.noMatch', { query }) : t('files.empty');
+    this.empty.textContent = auth.asked() && !this.files.length ? t('files.signIn') : query ? t('files.noMatch', { query }) : t('files.empty');
     this.more.hidden = !this.cursor;
     const focusedId = document.activeElement && this.list.contains(document.activeElement) ? document.activeElement.closest('.file').dataset.id : null;
     const focusedAction = focusedId && document.activeElement.dataset.action;
@@ -128,7 +143,9 @@ async function copyLink(file) {
     // The Clipboard API exists only in secure contexts.
     if (!navigator.clipboard) throw new Error('no clipboard');
     await navigator.clipboard.writeText(url);
-    toast(t('files.copied'));
+    // A signed link (servers with tokens) works for a while only.
+    const expires = Number(new URL(url).searchParams.get('expires'));
+    toast(expires > 0 ? t('files.copiedUntil', { date: formatDate(new Date(expires * 1000).toISOString()) }) : t('files.copied'));
   } catch {
     toast(t('files.copyFailed', { url }));
   }

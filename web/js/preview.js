@@ -1,6 +1,8 @@
 // Previews in a dialog: images, video, audio, PDF and text. Media play
-// from the download URL with `?inline=1`, which the server honours only
-// for types a browser shows safely.
+// from the download URL with `inline=1` added, which the server honours
+// only for types a browser shows safely. The URL is the file's `url` as
+// the server gave it (a signed link where the server has tokens), so no
+// token is needed.
 
 import { formatBytes, t } from './i18n.js';
 
@@ -19,6 +21,14 @@ function kind(mime) {
   return null;
 }
 
+/** The file's URL with `inline=1` added to its query (a signed link
+ * already has one: `?expires=…&sig=…`). */
+export function inlineUrl(url) {
+  const u = new URL(url, location.href);
+  u.searchParams.set('inline', '1');
+  return u.origin === location.origin ? u.pathname + u.search : u.href;
+}
+
 export function canPreview(mime) {
   return kind(mime) !== null;
 }
@@ -30,7 +40,7 @@ export function showPreview(file, from) {
   const body = document.getElementById('preview-body');
   document.getElementById('preview-title').textContent = file.name;
   opener = from;
-  const inline = `${file.url}?inline=1`;
+  const inline = inlineUrl(file.url);
   const k = kind(file.mime);
   let el;
   if (k === 'image') {

@@ -2,6 +2,7 @@
 // hold thousands of files); each row is updated in place, so a focused
 // button keeps its focus while its file uploads.
 
+import * as auth from './auth.js';
 import { formatBytes, formatDuration, formatPercent, formatSpeed, onLanguage, t } from './i18n.js';
 
 /** Buttons per state, in the order shown. */
@@ -219,6 +220,9 @@ export class QueueView {
   }
 }
 
+/** States whose requests a 401 holds until a token is entered. */
+const WAITS_FOR_SERVER = new Set(['checking', 'uploading', 'completing']);
+
 /** How far along the row's bar is: hashing, then acknowledged bytes. */
 function progress(item) {
   if (item.state === 'done') return 1;
@@ -229,6 +233,8 @@ function progress(item) {
 function statusText(item, fraction, now) {
   if (item.retryAt > now) return t('state.retrying', { seconds: Math.ceil((item.retryAt - now) / 1000) });
   if (item.error) return `${t('state.failed')}: ${describe(item.error)}`;
+  // Its requests wait for a token (they are sent again once there is one).
+  if (auth.asked() && WAITS_FOR_SERVER.has(item.state)) return t('state.waitingToken');
   if (item.state === 'done' && item.instant) return t('state.instant');
   const percent = formatPercent(fraction);
   return t(`state.${item.state}`, { percent });

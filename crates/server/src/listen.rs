@@ -30,9 +30,16 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A client gets as long to send a request head as it gets for any
+    // silence in a body (`--body-timeout`); then the connection is closed.
+    let head_timeout = state.pace.idle;
     let app = app(state);
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(READ_BUF);
+    builder
+        .http1()
+        .max_buf_size(READ_BUF)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(head_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

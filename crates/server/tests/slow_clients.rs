@@ -141,3 +141,19 @@ async fn a_json_body_that_trickles_is_cut_off() {
     conn.write_all(b"{\"name\":").await.unwrap();
     expect_408(&mut conn).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_never_ends_is_dropped() {
+    let server = server().await;
+    let mut conn = server.connect().await;
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    // The server closes the connection (with or without a 408 first).
+    conn.read_to_end(&mut rest).await.unwrap();
+    assert!(started.elapsed() >= TIMEOUT / 2, "closed after {:?}", started.elapsed());
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+}
