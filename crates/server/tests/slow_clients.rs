@@ -153,7 +153,14 @@ async fn a_request_head_that_never_ends_is_dropped() {
     let mut rest = Vec::new();
     // The server closes the connection (with or without a 408 first).
     conn.read_to_end(&mut rest).await.unwrap();
-    assert!(started.elapsed() >= TIMEOUT / 2, "closed after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= TIMEOUT / 2,
+        "closed after {:?}",
+        started.elapsed()
+    );
     let text = String::from_utf8_lossy(&rest);
-    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
 }

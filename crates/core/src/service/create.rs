@@ -3,8 +3,9 @@
 //! For a chunked upload the client names the content by its hash first. If
 //! the owner has a file on verified content with that hash, the file is
 //! recorded at once (instant upload); content of other owners needs a
-//! proof of possession (see `proof`). If the same owner has an unfinished upload of that same
-//! file (hash, size and name), it is handed back to resume. Otherwise a new
+//! proof of possession (see `proof`). If the same owner has an unfinished
+//! upload of that same file (hash, size and name), it is handed back to
+//! resume. Otherwise a new
 //! upload starts. Append uploads (tus, forms) do not know their hash in
 //! advance and always start new.
 

@@ -28,6 +28,7 @@ use crate::error::Result;
 use crate::hash::ContentHash;
 use crate::model::{Blob, BlobId, FileId, FileRecord, NewFile, Owner, Timestamp};
 
+use super::admission::Admit;
 use super::files::Label;
 use super::{UploadService, blocking, detach};
 
@@ -70,6 +71,9 @@ impl UploadService {
         owner: &Owner,
         files: Vec<SmallFile>,
     ) -> Result<Vec<FileRecord>> {
+        // The owner's quota, checked and held until the files are recorded.
+        let total = files.iter().map(|f| f.bytes.len() as u64).sum();
+        let _admitted = self.admit(owner, Admit::File(total)).await?;
         let hashes = hash_all(&files).await?;
         // Each distinct content once, in order of first appearance.
         let mut seen = HashSet::new();
