@@ -8,6 +8,7 @@
 //! instead of reading absolute values, and this file holds a single test:
 //! another test running beside it would move the same counters.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

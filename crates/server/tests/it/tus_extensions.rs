@@ -2,7 +2,7 @@
 //! concatenation (finished and unfinished parts), CORS for pages on other
 //! origins, and tus and the JSON API sharing content.
 
-mod common;
+use crate::common;
 
 use common::tus::{
     OCTETS, b64, chunked_patch, header, location, number, read_head, send_chunk, send_head,

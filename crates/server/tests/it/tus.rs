@@ -3,7 +3,7 @@
 //! termination, expiration, one PATCH at a time, and a tus upload as a
 //! file of the JSON API.
 
-mod common;
+use crate::common;
 
 use common::tus::{
     OCTETS, b64, chunked_patch, header, location, number, read_head, send_chunk, send_head,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tusk_core::ContentHash;
 
-mod common;
+use crate::common;
 
 use common::Server;
 use common::proxy::{Proxy, Throttle};

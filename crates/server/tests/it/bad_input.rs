@@ -1,7 +1,7 @@
 //! Every kind of bad input gets a 4xx with a stable code and changes
 //! nothing: no upload, file, blob or part file appears or moves.
 
-mod common;
+use crate::common;
 
 use common::{MIB, TestServer, hash, random_bytes};
 use reqwest::StatusCode;

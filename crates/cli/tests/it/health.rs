@@ -3,7 +3,7 @@
 //! cannot work. The S3 and PostgreSQL cases use the servers started by
 //! `tests/backends/start` (`TUSK_TEST_S3_*`, `TUSK_TEST_POSTGRES`).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -13,7 +13,7 @@
 //! every case the result is a file in tusk's JSON API, named after the
 //! source, whose download equals the source byte for byte.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;

@@ -2,7 +2,7 @@
 //! in batches, large ones streamed; either way every file of a request is
 //! stored, in order and deduplicated, or none is.
 
-mod common;
+use crate::common;
 
 use common::{MIB, TestServer, hash, random_bytes};
 use reqwest::StatusCode;

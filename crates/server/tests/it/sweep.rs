@@ -4,7 +4,7 @@
 //! upload names (a node died in between) is discarded once old enough. Time is not
 //! waited for: the sweep is asked about a moment in the future.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Downloads: HEAD, Range, ETag, conditional requests, safe headers.
 
-mod common;
+use crate::common;
 
 use common::{MIB, TestServer, random_bytes};
 use reqwest::StatusCode;

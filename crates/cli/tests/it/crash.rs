@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tusk_core::ContentHash;
 
-mod common;
+use crate::common;
 
 use common::Server;
 

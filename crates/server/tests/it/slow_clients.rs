@@ -2,7 +2,7 @@
 //! a tus PATCH and a JSON request; the upload takes a normal client
 //! afterwards.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

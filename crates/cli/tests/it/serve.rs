@@ -1,7 +1,7 @@
 //! `tusk serve` as people run it: settings from flags, environment and a
 //! config file, usage errors, JSON logs, and a clean stop on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};

@@ -3,7 +3,7 @@
 //! it to its owner only; revoking closes it again; and the client proves
 //! possession of content another owner stored.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

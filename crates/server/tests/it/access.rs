@@ -2,7 +2,7 @@
 //! what, on every door; instant upload across owners only with a proof of
 //! possession; signed and public links.
 
-mod common;
+use crate::common;
 
 use common::tus::b64;
 use common::{MIB, TestServer, hash, hex, random_bytes};

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tusk_client::api::{Checked, ChunkCheck, Client, NewUpload};
 use tusk_core::ContentHash;
 
-mod common;
+use crate::common;
 
 use common::proxy::{Proxy, Throttle};
 use common::{Server, backend_env as env, scale_out_args};

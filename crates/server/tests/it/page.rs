@@ -1,7 +1,7 @@
 //! The browser page: served at `/` from the binary, with its modules,
 //! revalidated by ETag, and locked to this server by its CSP.
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use reqwest::StatusCode;

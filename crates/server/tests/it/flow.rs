@@ -1,7 +1,7 @@
 //! The whole upload flow over real HTTP: new uploads, chunks in any order
 //! and in parallel, resume, instant upload, verification, dedup, forms.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,13 @@
+//! The cli crate's integration tests, one binary: each module is one
+//! area (linking every area into one binary is much faster to build).
+
+mod common;
+
+mod client;
+mod crash;
+mod hash;
+mod health;
+mod nodes;
+mod serve;
+mod tokens;
+mod tus_clients;

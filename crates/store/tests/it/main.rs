@@ -1,0 +1,6 @@
+//! The store crate's integration tests, one binary: each module is one
+//! area (linking every area into one binary is much faster to build).
+
+mod conformance;
+mod put_blobs;
+mod s3;
