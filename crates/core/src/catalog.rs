@@ -13,9 +13,12 @@ use async_trait::async_trait;
 
 use crate::hash::{ContentHash, Digest32};
 use crate::model::{
-    Account, Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery,
+    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage, FileQuery,
     FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
 };
+
+/// The most candidates [`Catalog::find_resumable`] hands out.
+pub const RESUMABLE_CANDIDATES: u32 = 8;
 
 /// Errors of a catalog backend.
 #[derive(Debug, thiserror::Error)]
@@ -104,15 +107,39 @@ pub trait Catalog: Send + Sync + 'static {
     /// The upload with its received chunks, completed or not.
     async fn get_upload(&self, id: &UploadId) -> CatalogResult<Option<Upload>>;
 
-    /// An unfinished chunked upload of `owner` with this claimed hash, size
-    /// and name, if any (the newest).
+    /// Unfinished chunked uploads of `owner` with this claimed hash and
+    /// size, whatever their names and other claims, newest first, at most
+    /// [`RESUMABLE_CANDIDATES`]: the service picks one whose claims agree.
+    /// Expired ones may be among them; the service checks.
     async fn find_resumable(
         &self,
         owner: &Owner,
         hash: &ContentHash,
         size: u64,
+    ) -> CatalogResult<Vec<Upload>>;
+
+    /// Gives an unfinished upload a new name and media type and replaces its
+    /// claims (a resume under another name, or with a claim the first check
+    /// did not make; the service has checked that the claims agree).
+    /// `NotFound` if it is gone or finished.
+    async fn relabel_upload(
+        &self,
+        id: &UploadId,
         name: &str,
-    ) -> CatalogResult<Option<Upload>>;
+        mime: &str,
+        claims: &Claims,
+    ) -> CatalogResult<()>;
+
+    /// Moves an unfinished upload's expiry to `expires_at` (a chunk about
+    /// to be written, a part of a final upload appended to). `NotFound` if
+    /// it is gone or finished.
+    async fn touch_upload(&self, id: &UploadId, expires_at: Timestamp) -> CatalogResult<()>;
+
+    /// Counts an upload whose length is deferred at `to` bytes or more (see
+    /// [`Catalog::usage`]) until its length is set: what an append reserves
+    /// before writing. Never lowers what was reserved. `NotFound` if it is
+    /// gone or finished.
+    async fn reserve_upload(&self, id: &UploadId, to: u64) -> CatalogResult<()>;
 
     /// Records a received chunk and moves the expiry. Recording a chunk
     /// already recorded changes nothing. `NotFound` if the upload is gone.
@@ -158,8 +185,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// What is remembered of an upload that ended, if anything.
     async fn ended_upload(&self, id: &UploadId) -> CatalogResult<Option<EndedUpload>>;
 
-    /// Up to `limit` uploads that can expire (unfinished, not final
-    /// uploads) and whose expiry is at or before `now`, soonest first.
+    /// Up to `limit` unfinished uploads (final uploads too) whose expiry is
+    /// at or before `now`, soonest first.
     async fn expired_uploads(&self, now: Timestamp, limit: u32) -> CatalogResult<Vec<UploadId>>;
 
     /// Whether an upload (of any state) stages its bytes as `blob`.
@@ -256,7 +283,11 @@ pub trait Catalog: Send + Sync + 'static {
 
     /// What `owner` holds. `stored` is only added up when `with_stored`
     /// (it reads every file of the owner); unfinished uploads expired at
-    /// `now` do not count.
+    /// `now` do not count. An unfinished upload counts at its length, or
+    /// while that is deferred at the larger of its offset and what it
+    /// reserved ([`Catalog::reserve_upload`]); a final upload counts in
+    /// `uploads`, and in `uploading` at what its length exceeds the sizes
+    /// of its distinct unexpired parts (which count on their own).
     async fn usage(&self, owner: &Owner, now: Timestamp, with_stored: bool)
     -> CatalogResult<Usage>;
 

@@ -269,10 +269,10 @@ pub struct Upload {
 
 impl Upload {
     /// Whether the upload expires when idle. Completed uploads do not: they
-    /// are a record of their file. Nor do final uploads: they wait for their
-    /// parts, which expire on their own.
+    /// are a record of their file. A final upload does, like any other; each
+    /// append to one of its parts moves its expiry on.
     pub fn can_expire(&self) -> bool {
-        self.file.is_none() && !matches!(self.concat, Concat::Final(_))
+        self.file.is_none()
     }
 
     /// Whether the upload is past its expiry at `now`.
@@ -362,6 +362,11 @@ pub struct FileRecord {
     pub created_at: Timestamp,
     /// Whether anyone may download it, without a token or a signed link.
     pub public: bool,
+    /// The md5 its owner claimed and the server verified, if any: never
+    /// one that only another owner's upload of the same content verified.
+    pub md5: Option<[u8; 16]>,
+    /// The same for the whole-file SHA-256.
+    pub sha256: Option<Digest32>,
 }
 
 /// A file about to be recorded.
@@ -372,6 +377,9 @@ pub struct NewFile {
     pub name: String,
     pub mime: String,
     pub created_at: Timestamp,
+    /// The md5/sha256 claims verified for this file (see [`FileRecord`]).
+    pub md5: Option<[u8; 16]>,
+    pub sha256: Option<Digest32>,
 }
 
 /// One page of a file listing.

@@ -90,6 +90,12 @@ pub struct ServeConfig {
     #[arg(long, env = "TUSK_MAX_UPLOADS_PER_OWNER", default_value_t = 1000)]
     pub max_uploads_per_owner: u32,
 
+    /// How many proofs of possession (instant upload of another owner's
+    /// content) one owner may have checked per minute on this node; past
+    /// it, proofs are answered as not holding and the client uploads.
+    #[arg(long, env = "TUSK_PROOFS_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub proofs_per_minute: u32,
+
     /// How long a request body may send nothing before the request is cut
     /// off with 408, e.g. `30s`.
     #[arg(long, env = "TUSK_BODY_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -128,6 +134,7 @@ impl ServeConfig {
             upload_ttl: Duration::from_secs(24 * 3600),
             public_uploads: false,
             max_uploads_per_owner: 1000,
+            proofs_per_minute: 30,
             body_timeout: Duration::from_secs(60),
             min_rate: 1024,
             cors_origins: Vec::new(),
@@ -155,6 +162,7 @@ impl ServeConfig {
             buffer_memory: self.buffer_memory,
             max_uploads: self.max_uploads_per_owner,
             body_idle_timeout: self.body_timeout,
+            proofs_per_minute: self.proofs_per_minute,
         }
     }
 }

@@ -112,9 +112,13 @@ pub(super) async fn usage(
     with_stored: bool,
 ) -> Attempt<Usage> {
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(COALESCE(size, \"offset\")), 0)::BIGINT AS bytes \
-         FROM uploads WHERE owner = $1 AND file_id IS NULL AND concat <> 'final' \
-         AND expires_at > $2",
+        "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN u.concat = 'final' \
+             THEN GREATEST(0, COALESCE(u.size, 0) - ( \
+                 SELECT COALESCE(SUM(COALESCE(q.size, GREATEST(q.\"offset\", q.reserved))), 0) \
+                 FROM uploads q WHERE q.expires_at > $2 AND q.id IN \
+                     (SELECT p.part_id FROM upload_parts p WHERE p.final_id = u.id))) \
+             ELSE COALESCE(u.size, GREATEST(u.\"offset\", u.reserved)) END), 0)::BIGINT AS bytes \
+         FROM uploads u WHERE u.owner = $1 AND u.file_id IS NULL AND u.expires_at > $2",
     )
     .bind(&owner.0)
     .bind(now.0)

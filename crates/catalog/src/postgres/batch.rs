@@ -80,6 +80,8 @@ pub(super) async fn insert_files(
             blob,
             created_at: file.created_at,
             public: false,
+            md5: file.md5,
+            sha256: file.sha256,
         });
     }
     // A new blob no file uses is not kept.

@@ -27,7 +27,7 @@ use tusk_core::catalog::{
 };
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::model::{
-    Account, Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery,
+    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage, FileQuery,
     FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
 };
 
@@ -213,9 +213,26 @@ impl Catalog for PostgresCatalog {
         owner: &Owner,
         hash: &ContentHash,
         size: u64,
+    ) -> CatalogResult<Vec<Upload>> {
+        Ok(uploads::find_resumable(&self.pool, owner, hash, size).await?)
+    }
+
+    async fn relabel_upload(
+        &self,
+        id: &UploadId,
         name: &str,
-    ) -> CatalogResult<Option<Upload>> {
-        Ok(uploads::find_resumable(&self.pool, owner, hash, size, name).await?)
+        mime: &str,
+        claims: &Claims,
+    ) -> CatalogResult<()> {
+        transaction!(self, |tx| uploads::relabel(tx, id, name, mime, claims))
+    }
+
+    async fn touch_upload(&self, id: &UploadId, expires_at: Timestamp) -> CatalogResult<()> {
+        transaction!(self, |tx| uploads::touch(tx, id, expires_at))
+    }
+
+    async fn reserve_upload(&self, id: &UploadId, to: u64) -> CatalogResult<()> {
+        transaction!(self, |tx| uploads::reserve(tx, id, to))
     }
 
     async fn record_chunk(

@@ -126,6 +126,7 @@ pub(super) fn blob_from(row: &PgRow) -> CatalogResult<Blob> {
 macro_rules! file_query {
     () => {
         "SELECT f.seq, f.id, f.owner, f.name, f.mime, f.created_at, f.public, \
+    f.md5 AS file_md5, f.sha256 AS file_sha256, \
     b.id AS blob_id, b.hash, b.size, b.md5, b.sha256 \
     FROM files f JOIN blobs b ON b.id = f.blob_id"
     };
@@ -140,6 +141,8 @@ pub(super) fn file_from(row: &PgRow) -> CatalogResult<FileRecord> {
         blob: blob_from(row)?,
         created_at: Timestamp(get(row, "created_at")?),
         public: get(row, "public")?,
+        md5: fixed(get(row, "file_md5")?)?,
+        sha256: fixed(get(row, "file_sha256")?)?,
     })
 }
 
@@ -208,8 +211,8 @@ pub(super) async fn insert_file_row(
     blob: &BlobId,
 ) -> Attempt<()> {
     sqlx::query(
-        "INSERT INTO files (id, owner, name, name_key, mime, blob_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO files (id, owner, name, name_key, mime, blob_id, created_at, md5, sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(file.id.as_str())
     .bind(&file.owner.0)
@@ -218,6 +221,8 @@ pub(super) async fn insert_file_row(
     .bind(&file.mime)
     .bind(blob.as_str())
     .bind(file.created_at.0)
+    .bind(file.md5.map(|d| d.to_vec()))
+    .bind(file.sha256.map(|d| d.to_vec()))
     .execute(&mut *conn)
     .await?;
     Ok(())

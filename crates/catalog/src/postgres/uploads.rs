@@ -8,10 +8,10 @@
 //! "offset" = $from`, which a concurrent winner makes find no row.
 
 use sqlx::{PgConnection, PgPool};
-use tusk_core::catalog::CatalogError;
+use tusk_core::catalog::{CatalogError, RESUMABLE_CANDIDATES};
 use tusk_core::hash::ContentHash;
 use tusk_core::model::{
-    BlobId, ChunkRecord, Concat, EndReason, EndedUpload, Owner, Timestamp, Upload, UploadId,
+    BlobId, ChunkRecord, Claims, Concat, EndReason, EndedUpload, Owner, Timestamp, Upload, UploadId,
 };
 
 use super::rows::{chunk_from, get, insert_chunks, parse_id, to_i64, upload_from};
@@ -83,21 +83,65 @@ pub(super) async fn find_resumable(
     owner: &Owner,
     hash: &ContentHash,
     size: u64,
-    name: &str,
-) -> Attempt<Option<Upload>> {
-    let row = sqlx::query(concat!(
+) -> Attempt<Vec<Upload>> {
+    let rows = sqlx::query(concat!(
         "SELECT ",
         upload_columns!(),
-        " FROM uploads WHERE owner = $1 AND hash = $2 AND size = $3 AND name = $4 \
-         AND file_id IS NULL AND mode = 'chunks' ORDER BY created_at DESC LIMIT 1"
+        " FROM uploads WHERE owner = $1 AND hash = $2 AND size = $3 \
+         AND file_id IS NULL AND mode = 'chunks' ORDER BY created_at DESC LIMIT $4"
     ))
     .bind(&owner.0)
     .bind(hash.0.to_vec())
     .bind(to_i64(size))
-    .bind(name)
-    .fetch_optional(pool)
+    .bind(i64::from(RESUMABLE_CANDIDATES))
+    .fetch_all(pool)
     .await?;
-    Ok(row.as_ref().map(upload_from).transpose()?)
+    Ok(rows.iter().map(upload_from).collect::<Result<_, _>>()?)
+}
+
+pub(super) async fn relabel(
+    conn: &mut PgConnection,
+    id: &UploadId,
+    name: &str,
+    mime: &str,
+    claims: &Claims,
+) -> Attempt<()> {
+    let done = sqlx::query(
+        "UPDATE uploads SET name = $1, mime = $2, md5 = $3, sha256 = $4 \
+         WHERE id = $5 AND file_id IS NULL",
+    )
+    .bind(name)
+    .bind(mime)
+    .bind(claims.md5.map(|d| d.to_vec()))
+    .bind(claims.sha256.map(|d| d.to_vec()))
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    changed(done)
+}
+
+pub(super) async fn touch(
+    conn: &mut PgConnection,
+    id: &UploadId,
+    expires_at: Timestamp,
+) -> Attempt<()> {
+    let done = sqlx::query("UPDATE uploads SET expires_at = $1 WHERE id = $2 AND file_id IS NULL")
+        .bind(expires_at.0)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    changed(done)
+}
+
+pub(super) async fn reserve(conn: &mut PgConnection, id: &UploadId, to: u64) -> Attempt<()> {
+    let done = sqlx::query(
+        "UPDATE uploads SET reserved = GREATEST(reserved, $1) WHERE id = $2 AND file_id IS NULL",
+    )
+    .bind(to_i64(to))
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    changed(done)
 }
 
 pub(super) async fn record_chunk(
@@ -228,7 +272,7 @@ pub(super) async fn expired_uploads(
 ) -> Attempt<Vec<UploadId>> {
     let rows = sqlx::query(
         "SELECT id FROM uploads WHERE expires_at <= $1 AND file_id IS NULL \
-         AND concat <> 'final' ORDER BY expires_at LIMIT $2",
+         ORDER BY expires_at LIMIT $2",
     )
     .bind(now.0)
     .bind(i64::from(limit))

@@ -102,10 +102,14 @@ pub(super) fn usage(
 ) -> CatalogResult<Usage> {
     let (uploads, uploading) = one(
         conn,
-        "SELECT COUNT(*) AS n, COALESCE(SUM(COALESCE(size, \"offset\")), 0) AS bytes \
-         FROM uploads WHERE owner = ? AND file_id IS NULL AND concat <> 'final' \
-         AND expires_at > ?",
-        params![owner.0, now.0],
+        "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN u.concat = 'final' \
+             THEN MAX(0, COALESCE(u.size, 0) - ( \
+                 SELECT COALESCE(SUM(COALESCE(q.size, MAX(q.\"offset\", q.reserved))), 0) \
+                 FROM uploads q WHERE q.expires_at > ? AND q.id IN \
+                     (SELECT p.part_id FROM upload_parts p WHERE p.final_id = u.id))) \
+             ELSE COALESCE(u.size, MAX(u.\"offset\", u.reserved)) END), 0) AS bytes \
+         FROM uploads u WHERE u.owner = ? AND u.file_id IS NULL AND u.expires_at > ?",
+        params![now.0, owner.0, now.0],
         |row| Ok((get::<i64>(row, "n")?, get::<i64>(row, "bytes")?)),
     )?
     .unwrap_or((0, 0));

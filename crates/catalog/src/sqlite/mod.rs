@@ -26,7 +26,7 @@ use tusk_core::catalog::{
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::locks::KeyedLocks;
 use tusk_core::model::{
-    Account, Blob, BlobId, ChunkRecord, EndReason, EndedUpload, FileId, FilePage, FileQuery,
+    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage, FileQuery,
     FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
 };
 
@@ -162,11 +162,37 @@ impl Catalog for SqliteCatalog {
         owner: &Owner,
         hash: &ContentHash,
         size: u64,
-        name: &str,
-    ) -> CatalogResult<Option<Upload>> {
-        let (owner, hash, name) = (owner.clone(), *hash, name.to_owned());
+    ) -> CatalogResult<Vec<Upload>> {
+        let (owner, hash) = (owner.clone(), *hash);
         self.readers
-            .run(move |c| uploads::find_resumable(c, &owner, &hash, size, &name))
+            .run(move |c| uploads::find_resumable(c, &owner, &hash, size))
+            .await
+    }
+
+    async fn relabel_upload(
+        &self,
+        id: &UploadId,
+        name: &str,
+        mime: &str,
+        claims: &Claims,
+    ) -> CatalogResult<()> {
+        let (id, name, mime, claims) = (id.clone(), name.to_owned(), mime.to_owned(), claims.clone());
+        self.writer
+            .run(move |c| uploads::relabel_upload(c, &id, &name, &mime, &claims))
+            .await
+    }
+
+    async fn touch_upload(&self, id: &UploadId, expires_at: Timestamp) -> CatalogResult<()> {
+        let id = id.clone();
+        self.writer
+            .run(move |c| uploads::touch_upload(c, &id, expires_at))
+            .await
+    }
+
+    async fn reserve_upload(&self, id: &UploadId, to: u64) -> CatalogResult<()> {
+        let id = id.clone();
+        self.writer
+            .run(move |c| uploads::reserve_upload(c, &id, to))
             .await
     }
 

@@ -183,6 +183,7 @@ pub(super) fn blob_from(row: &Row<'_>) -> CatalogResult<Blob> {
 macro_rules! file_query {
     () => {
         "SELECT f.seq, f.id, f.owner, f.name, f.mime, f.created_at, f.public, \
+    f.md5 AS file_md5, f.sha256 AS file_sha256, \
     b.id AS blob_id, b.hash, b.size, b.md5, b.sha256 \
     FROM files f JOIN blobs b ON b.id = f.blob_id"
     };
@@ -197,6 +198,8 @@ pub(super) fn file_from(row: &Row<'_>) -> CatalogResult<FileRecord> {
         blob: blob_from(row)?,
         created_at: Timestamp(get(row, "created_at")?),
         public: get(row, "public")?,
+        md5: fixed(get(row, "file_md5")?)?,
+        sha256: fixed(get(row, "file_sha256")?)?,
     })
 }
 
@@ -211,6 +214,8 @@ pub(super) fn file_record(file: &NewFile, blob: Blob) -> FileRecord {
         blob,
         created_at: file.created_at,
         public: false,
+        md5: file.md5,
+        sha256: file.sha256,
     }
 }
 
@@ -275,7 +280,8 @@ pub(super) fn insert_file_row(
 ) -> CatalogResult<()> {
     exec(
         conn,
-        "INSERT INTO files (id, owner, name, name_key, mime, blob_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO files (id, owner, name, name_key, mime, blob_id, created_at, md5, sha256) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             file.id.as_str(),
             file.owner.0,
@@ -284,6 +290,8 @@ pub(super) fn insert_file_row(
             file.mime,
             blob.as_str(),
             file.created_at.0,
+            file.md5.map(|d| d.to_vec()),
+            file.sha256.map(|d| d.to_vec()),
         ],
     )?;
     Ok(())

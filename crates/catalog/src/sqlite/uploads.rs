@@ -2,10 +2,10 @@
 //! of the writer (inside its transaction) or of a reader.
 
 use rusqlite::{Connection, params};
-use tusk_core::catalog::{CatalogError, CatalogResult};
+use tusk_core::catalog::{CatalogError, CatalogResult, RESUMABLE_CANDIDATES};
 use tusk_core::hash::ContentHash;
 use tusk_core::model::{
-    BlobId, ChunkRecord, Concat, EndReason, EndedUpload, Owner, Timestamp, Upload, UploadId,
+    BlobId, ChunkRecord, Claims, Concat, EndReason, EndedUpload, Owner, Timestamp, Upload, UploadId,
 };
 
 use super::backend;
@@ -75,19 +75,64 @@ pub(super) fn find_resumable(
     owner: &Owner,
     hash: &ContentHash,
     size: u64,
-    name: &str,
-) -> CatalogResult<Option<Upload>> {
-    one(
+) -> CatalogResult<Vec<Upload>> {
+    all(
         conn,
         concat!(
             "SELECT ",
             upload_columns!(),
-            " FROM uploads WHERE owner = ? AND hash = ? AND size = ? AND name = ? \
-             AND file_id IS NULL AND mode = 'chunks' ORDER BY created_at DESC LIMIT 1"
+            " FROM uploads WHERE owner = ? AND hash = ? AND size = ? \
+             AND file_id IS NULL AND mode = 'chunks' ORDER BY created_at DESC LIMIT ?"
         ),
-        params![owner.0, &hash.0[..], to_i64(size), name],
+        params![
+            owner.0,
+            &hash.0[..],
+            to_i64(size),
+            i64::from(RESUMABLE_CANDIDATES)
+        ],
         upload_from,
     )
+}
+
+pub(super) fn relabel_upload(
+    conn: &Connection,
+    id: &UploadId,
+    name: &str,
+    mime: &str,
+    claims: &Claims,
+) -> CatalogResult<()> {
+    changed(exec(
+        conn,
+        "UPDATE uploads SET name = ?, mime = ?, md5 = ?, sha256 = ? \
+         WHERE id = ? AND file_id IS NULL",
+        params![
+            name,
+            mime,
+            claims.md5.map(|d| d.to_vec()),
+            claims.sha256.map(|d| d.to_vec()),
+            id.as_str()
+        ],
+    )?)
+}
+
+pub(super) fn touch_upload(
+    conn: &Connection,
+    id: &UploadId,
+    expires_at: Timestamp,
+) -> CatalogResult<()> {
+    changed(exec(
+        conn,
+        "UPDATE uploads SET expires_at = ? WHERE id = ? AND file_id IS NULL",
+        params![expires_at.0, id.as_str()],
+    )?)
+}
+
+pub(super) fn reserve_upload(conn: &Connection, id: &UploadId, to: u64) -> CatalogResult<()> {
+    changed(exec(
+        conn,
+        "UPDATE uploads SET reserved = MAX(reserved, ?) WHERE id = ? AND file_id IS NULL",
+        params![to_i64(to), id.as_str()],
+    )?)
 }
 
 pub(super) fn record_chunk(
@@ -196,7 +241,7 @@ pub(super) fn expired(
     all(
         conn,
         "SELECT id FROM uploads WHERE expires_at <= ? AND file_id IS NULL \
-         AND concat <> 'final' ORDER BY expires_at LIMIT ?",
+         ORDER BY expires_at LIMIT ?",
         params![now.0, i64::from(limit)],
         |row| parse_id(UploadId::parse, get(row, "id")?),
     )

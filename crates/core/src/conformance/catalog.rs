@@ -72,6 +72,8 @@ pub fn new_file(owner: &Owner, name: &str, at: i64) -> NewFile {
         name: name.to_owned(),
         mime: "text/plain".to_owned(),
         created_at: Timestamp(at),
+        md5: None,
+        sha256: None,
     }
 }
 
@@ -270,23 +272,24 @@ pub async fn expired_uploads_are_found_soonest_first(cat: Arc<dyn Catalog>) {
     )
     .await
     .unwrap();
-    // Neither the completed upload nor the final one ever expires.
+    // The completed upload never expires; a final one does, like any.
     assert_eq!(
         cat.expired_uploads(Timestamp(200), 10).await.unwrap(),
-        vec![a.id.clone(), partial.id.clone()]
+        vec![fin.id.clone(), a.id.clone(), partial.id.clone()]
     );
     assert_eq!(
         cat.expired_uploads(Timestamp(200), 1).await.unwrap(),
-        vec![a.id.clone()]
+        vec![fin.id.clone()]
     );
     assert_eq!(
         cat.expired_uploads(Timestamp(100), 10).await.unwrap(),
-        vec![a.id.clone()]
+        vec![fin.id.clone(), a.id.clone()]
     );
-    // A chunk moves the expiry on.
+    // A chunk moves the expiry on, and so does a touch.
     cat.record_chunk(&a.id, &chunk(0, 1), Timestamp(1_000))
         .await
         .unwrap();
+    cat.touch_upload(&fin.id, Timestamp(1_000)).await.unwrap();
     assert_eq!(
         cat.expired_uploads(Timestamp(200), 10).await.unwrap(),
         vec![partial.id.clone()]
@@ -366,48 +369,40 @@ pub async fn recording_needs_the_upload(cat: Arc<dyn Catalog>) {
     assert!(matches!(err, CatalogError::NotFound), "{err:?}");
 }
 
-pub async fn resumable_uploads_are_found_by_owner_hash_size_and_name(cat: Arc<dyn Catalog>) {
+pub async fn resumable_uploads_are_found_by_owner_hash_and_size(cat: Arc<dyn Catalog>) {
     let (ann, bob) = (owner("ann"), owner("bob"));
     let h = hash_of("movie");
     let mut older = upload(&ann, "movie.mkv", Some(100), Some(h));
     older.created_at = Timestamp(1);
+    let mut renamed = upload(&ann, "film.mkv", Some(100), Some(h));
+    renamed.created_at = Timestamp(2);
     let newer = upload(&ann, "movie.mkv", Some(100), Some(h));
     for u in [
         &older,
+        &renamed,
         &newer,
         &upload(&bob, "movie.mkv", Some(100), Some(h)),
     ] {
         cat.insert_upload(u).await.unwrap();
     }
-    let found = cat
-        .find_resumable(&ann, &h, 100, "movie.mkv")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.id, newer.id);
+    let ids = |found: Vec<Upload>| found.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    // Whatever their names, newest first.
+    assert_eq!(
+        ids(cat.find_resumable(&ann, &h, 100).await.unwrap()),
+        vec![newer.id.clone(), renamed.id.clone(), older.id.clone()]
+    );
+    assert!(cat.find_resumable(&ann, &h, 101).await.unwrap().is_empty());
     assert!(
-        cat.find_resumable(&ann, &h, 101, "movie.mkv")
+        cat.find_resumable(&ann, &hash_of("x"), 100)
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
     );
     assert!(
-        cat.find_resumable(&ann, &h, 100, "other.mkv")
+        cat.find_resumable(&owner("cy"), &h, 100)
             .await
             .unwrap()
-            .is_none()
-    );
-    assert!(
-        cat.find_resumable(&ann, &hash_of("x"), 100, "movie.mkv")
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        cat.find_resumable(&owner("cy"), &h, 100, "movie.mkv")
-            .await
-            .unwrap()
-            .is_none()
+            .is_empty()
     );
     // Completed uploads are not resumable.
     for u in [&newer, &older] {
@@ -415,12 +410,66 @@ pub async fn resumable_uploads_are_found_by_owner_hash_size_and_name(cat: Arc<dy
             .await
             .unwrap();
     }
-    assert!(
-        cat.find_resumable(&ann, &h, 100, "movie.mkv")
-            .await
-            .unwrap()
-            .is_none()
+    assert_eq!(
+        ids(cat.find_resumable(&ann, &h, 100).await.unwrap()),
+        vec![renamed.id.clone()]
     );
+}
+
+pub async fn uploads_are_relabelled_touched_and_reserved(cat: Arc<dyn Catalog>) {
+    let ann = owner("ann");
+    let up = upload(&ann, "a.bin", Some(100), Some(hash_of("a")));
+    cat.insert_upload(&up).await.unwrap();
+    let claims = Claims {
+        hash: Some(hash_of("a")),
+        md5: Some([7; 16]),
+        sha256: None,
+    };
+    cat.relabel_upload(&up.id, "b.txt", "text/plain", &claims)
+        .await
+        .unwrap();
+    cat.touch_upload(&up.id, Timestamp(123_456)).await.unwrap();
+    let got = cat.get_upload(&up.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.mime.as_str(), &got.claims, got.expires_at),
+        ("b.txt", "text/plain", &claims, Timestamp(123_456))
+    );
+    // A reservation counts a deferred upload ahead of its offset, and is
+    // never lowered.
+    let mut deferred = upload(&ann, "d", None, None);
+    deferred.mode = UploadMode::Append;
+    cat.insert_upload(&deferred).await.unwrap();
+    cat.reserve_upload(&deferred.id, 500).await.unwrap();
+    cat.reserve_upload(&deferred.id, 200).await.unwrap();
+    let now = Timestamp(10);
+    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 600);
+    cat.record_append(&deferred.id, 0, 700, &[], None, Timestamp(90_000))
+        .await
+        .unwrap();
+    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 800);
+    cat.set_upload_size(&deferred.id, 700).await.unwrap();
+    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 800);
+    // Gone or finished: NotFound, for each.
+    let gone = UploadId::random();
+    assert!(matches!(
+        cat.relabel_upload(&gone, "x", "text/plain", &claims).await,
+        Err(CatalogError::NotFound)
+    ));
+    assert!(matches!(
+        cat.touch_upload(&gone, Timestamp(1)).await,
+        Err(CatalogError::NotFound)
+    ));
+    assert!(matches!(
+        cat.reserve_upload(&gone, 1).await,
+        Err(CatalogError::NotFound)
+    ));
+    cat.complete_upload(&up.id, &new_blob(&up, hash_of("a")), &new_file(&ann, "b.txt", 9))
+        .await
+        .unwrap();
+    assert!(matches!(
+        cat.touch_upload(&up.id, Timestamp(1)).await,
+        Err(CatalogError::NotFound)
+    ));
 }
 
 pub async fn appends_compare_and_set_the_offset(cat: Arc<dyn Catalog>) {

@@ -104,7 +104,8 @@ macro_rules! catalog_conformance {
                     staging_in_use_follows_the_uploads,
                     chunks_are_recorded_once,
                     recording_needs_the_upload,
-                    resumable_uploads_are_found_by_owner_hash_size_and_name,
+                    resumable_uploads_are_found_by_owner_hash_and_size,
+                    uploads_are_relabelled_touched_and_reserved,
                     appends_compare_and_set_the_offset,
                     deferred_length_is_set_once_known,
                     deleting_an_upload_forgets_its_chunks,
@@ -125,6 +126,8 @@ macro_rules! catalog_conformance {
                     owned_blobs_need_a_file_of_the_owner,
                     files_are_made_public_by_their_owner_only,
                     usage_counts_files_and_unfinished_uploads,
+                    usage_counts_finals_beyond_their_parts,
+                    files_show_their_own_verified_digests,
                 ]
             );
         }

@@ -21,7 +21,7 @@ use crate::hash::BlockHasher;
 use crate::model::{ChunkRecord, ChunkRef, Concat, Owner, Upload, UploadId, UploadMode};
 use crate::store::ByteStream;
 
-use super::admission::Admit;
+use super::admission::{Admit, RESERVE_STEP};
 use super::ingest::{Body, Digests, Stop, pump};
 use super::{APPEND_PATIENCE, UploadService, detach, not_found, upload_lock};
 
@@ -128,13 +128,20 @@ impl UploadService {
             verifier,
         });
         let end = upload.size.unwrap_or(self.limits.max_file_size);
+        // An upload of unknown length was admitted at what it holds: under
+        // a quota, bytes beyond are reserved before they are written.
+        let quota = match upload.size {
+            None => self.quota_of(owner).await?,
+            Some(_) => None,
+        };
+        let mut reserved = upload.offset;
         let mut at = upload.offset;
         let mut sealed = Vec::new();
         let mut broke_off = None;
         loop {
             let chunk = self.chunk_at(&upload, at);
             // `at` can only pass `end` if the size limit was lowered since.
-            let room = (chunk.offset + chunk.len)
+            let mut room = (chunk.offset + chunk.len)
                 .min(end)
                 .checked_sub(at)
                 .ok_or_else(|| self.past_end(&upload))?;
@@ -143,6 +150,24 @@ impl UploadService {
                     return Err(self.past_end(&upload));
                 }
                 break;
+            }
+            if let Some(quota) = quota {
+                if at + room > reserved {
+                    if !body.has_more().await? {
+                        break;
+                    }
+                    let have = reserved.max(at);
+                    let want = (at + room).min(have.saturating_add(RESERVE_STEP));
+                    match self.reserve(owner, id, quota, have, want).await {
+                        Ok(to) => reserved = to,
+                        Err(e @ Error::QuotaExceeded { .. }) => {
+                            broke_off = Some(e);
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                room = room.min(reserved - at);
             }
             let mut writer = self
                 .store
@@ -218,6 +243,9 @@ impl UploadService {
                 )
                 .await
                 .map_err(not_found)?;
+            if upload.concat == Concat::Partial {
+                self.keep_finals_alive(id).await?;
+            }
         }
         let appended = self.appended(owner, id).await?;
         Ok(match broke_off {
@@ -297,6 +325,18 @@ impl UploadService {
                 .map_err(not_found)?;
         }
         self.appended(owner, id).await
+    }
+
+    /// Moves on the expiry of the unfinished final uploads made of part
+    /// `id`: they wait for it, and expire only once their parts sit idle.
+    async fn keep_finals_alive(&self, id: &UploadId) -> Result<()> {
+        for fin in self.catalog.finals_with_part(id).await? {
+            match self.catalog.touch_upload(&fin, self.expiry()).await {
+                Ok(()) | Err(crate::catalog::CatalogError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// The chunk holding byte `at` (for an unknown length, a full chunk).

@@ -16,7 +16,7 @@ use crate::model::{ChunkRecord, Owner, Upload, UploadId, UploadMode};
 use crate::store::ByteStream;
 
 use super::ingest::{Body, Digests, Stop, pump};
-use super::{UploadService, chunk_lock, detach, not_found};
+use super::{APPEND_PATIENCE, UploadService, chunk_lock, detach, not_found, upload_lock};
 
 /// One chunk as a door received it.
 pub struct ChunkPut {
@@ -41,7 +41,18 @@ impl UploadService {
         put: ChunkPut,
     ) -> Result<Upload> {
         let (me, owner, id) = (self.clone(), owner.clone(), id.clone());
-        detach(async move { me.write_chunk(&owner, &id, put).await }).await
+        detach(async move {
+            match me.write_chunk(&owner, &id, put).await {
+                // Its staging or record vanished under the write: say why,
+                // if the upload ended (expired, deleted) meanwhile.
+                Err(Error::UploadNotFound) => Err(match me.find_upload(&owner, &id).await {
+                    Err(why) => why,
+                    Ok(_) => Error::UploadNotFound,
+                }),
+                other => other,
+            }
+        })
+        .await
     }
 
     async fn write_chunk(&self, owner: &Owner, id: &UploadId, put: ChunkPut) -> Result<Upload> {
@@ -81,6 +92,7 @@ impl UploadService {
         if upload.received.contains(&chunk.index) {
             return self.resent(upload, &mut body, chunk.index, chunk.len).await;
         }
+        self.keep_alive(owner, id).await?;
 
         let mut writer = self
             .store
@@ -149,6 +161,22 @@ impl UploadService {
             .await
             .map_err(not_found)?;
         self.get_upload(owner, id).await
+    }
+
+    /// Moves an upload's expiry on before a chunk is written into it, under
+    /// its lock for a moment: the sweeper, which ends uploads under that
+    /// lock and only once they are expired, then leaves it alone while the
+    /// chunk is written. An upload it ended just before is gone (410).
+    async fn keep_alive(&self, owner: &Owner, id: &UploadId) -> Result<()> {
+        let _guard = self
+            .lock_within(&upload_lock(id), APPEND_PATIENCE)
+            .await?
+            .ok_or(Error::Locked)?;
+        self.get_upload(owner, id).await?;
+        self.catalog
+            .touch_upload(id, self.expiry())
+            .await
+            .map_err(not_found)
     }
 
     /// A chunk that is already recorded: read the copy, keep nothing.

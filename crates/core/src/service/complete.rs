@@ -63,6 +63,9 @@ impl UploadService {
             return Err(Error::HashMismatch("sha256-4m hash"));
         }
 
+        // The file must fit in the owner's quota: checked before the bytes
+        // are committed, and again, held, when the file is recorded.
+        drop(self.gate(owner, size).await?);
         self.store.commit(&upload.staging, size, &chunks).await?;
         let mut blob = Blob {
             id: upload.staging.blob.clone(),
@@ -113,11 +116,15 @@ impl UploadService {
             name: upload.name.clone(),
             mime: upload.mime.clone(),
             created_at: Timestamp::now(),
+            // Verified above: the file shows what its owner claimed.
+            md5: upload.claims.md5,
+            sha256: upload.claims.sha256,
         };
         let new_blob = NewBlob {
             blob: blob.clone(),
             created_at: Timestamp::now(),
         };
+        let _gate = self.gate(owner, size).await?;
         let completed = self
             .catalog
             .complete_upload(id, &new_blob, &file)
@@ -139,7 +146,9 @@ impl UploadService {
 
     /// Checks the `md5`/`sha256` claims against stored content. Digests the
     /// blob already has are compared; missing ones are computed in one pass
-    /// over the blob and, when they match, remembered on it. Returns the
+    /// over the blob and remembered on it, whether the claims match or not:
+    /// they are the server's own digests of verified content, so a claim
+    /// repeated, right or wrong, never costs another pass. Returns the
     /// blob's digests after the check.
     pub(super) async fn verify_claims(
         &self,
@@ -160,21 +169,21 @@ impl UploadService {
         if !need_md5 && !need_sha256 {
             return Ok((blob.md5, blob.sha256));
         }
-        let (md5, sha256) = self
+        let (computed_md5, computed_sha256) = self
             .digest_blob(&blob.id, blob.size, need_md5, need_sha256)
             .await?;
-        if need_md5 && md5 != claims.md5 {
-            return Err(Error::HashMismatch("md5"));
-        }
-        if need_sha256 && sha256 != claims.sha256 {
-            return Err(Error::HashMismatch("sha256"));
-        }
-        let md5 = blob.md5.or(md5);
-        let sha256 = blob.sha256.or(sha256);
+        let md5 = blob.md5.or(computed_md5);
+        let sha256 = blob.sha256.or(computed_sha256);
         // Remember them if this blob is already in the catalog.
         match self.catalog.set_blob_checksums(&blob.id, md5, sha256).await {
             Ok(()) | Err(CatalogError::NotFound) => {}
             Err(e) => return Err(e.into()),
+        }
+        if need_md5 && computed_md5 != claims.md5 {
+            return Err(Error::HashMismatch("md5"));
+        }
+        if need_sha256 && computed_sha256 != claims.sha256 {
+            return Err(Error::HashMismatch("sha256"));
         }
         Ok((md5, sha256))
     }

@@ -57,6 +57,9 @@ impl UploadService {
         }
         // The length is the sum of the parts', once they are all known.
         let mut size = Some(0u64);
+        // What the distinct parts count against the quota on their own.
+        let mut distinct = std::collections::HashSet::new();
+        let mut parts_count = 0u64;
         for id in &req.parts {
             let invalid = |why| Error::InvalidPart {
                 part: id.to_string(),
@@ -73,6 +76,9 @@ impl UploadService {
                 return Err(invalid("it is not a partial upload"));
             }
             size = size.zip(part.size).map(|(a, b)| a.saturating_add(b));
+            if distinct.insert(part.id.clone()) {
+                parts_count = parts_count.saturating_add(part.size.unwrap_or(part.offset));
+            }
         }
         if let Some(size) = size {
             self.check_size(size)?;
@@ -87,7 +93,9 @@ impl UploadService {
             concat: Concat::Final(req.parts),
             meta: req.meta,
         };
-        let upload = self.start(owner, draft).await?;
+        // Counted at what it adds to its parts (a part named twice adds).
+        let counted = size.unwrap_or(0).saturating_sub(parts_count);
+        let upload = self.start(owner, counted, draft).await?;
         let file = self.assemble(owner, &upload.id).await?;
         let upload = self.get_upload(owner, &upload.id).await?;
         Ok((upload, file))
@@ -179,6 +187,9 @@ impl UploadService {
                 pieces.push((part.staging.blob.clone(), size));
             }
             let upload = me.settle_final_size(&owner, upload, &pieces).await?;
+            // Its file must fit in the quota: checked before anything is
+            // copied, and again when it is recorded.
+            drop(me.gate(&owner, upload.size.unwrap_or(0)).await?);
             let body = concatenated(me.store.clone(), &pieces, upload.offset);
             match me.append_locked(&owner, upload, Checks::None, body).await? {
                 AppendOutcome::Done(a) if a.full => {
@@ -219,6 +230,21 @@ impl UploadService {
             ))),
             None => {
                 self.check_size(total)?;
+                let mut distinct = std::collections::HashSet::new();
+                let parts: u64 = pieces
+                    .iter()
+                    .filter(|(blob, _)| distinct.insert(blob.clone()))
+                    .map(|(_, size)| size)
+                    .sum();
+                let _admitted = self
+                    .admit(
+                        owner,
+                        super::admission::Admit::Grow {
+                            was: 0,
+                            to: total.saturating_sub(parts),
+                        },
+                    )
+                    .await?;
                 self.catalog
                     .set_upload_size(&upload.id, total)
                     .await

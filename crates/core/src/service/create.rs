@@ -4,10 +4,12 @@
 //! the owner has a file on verified content with that hash, the file is
 //! recorded at once (instant upload); content of other owners needs a
 //! proof of possession (see `proof`). If the same owner has an unfinished
-//! upload of that same file (hash, size and name), it is handed back to
-//! resume. Otherwise a new
-//! upload starts. Append uploads (tus, forms) do not know their hash in
-//! advance and always start new.
+//! upload of that same content (hash and size) whose other claims agree
+//! with the check's, it is handed back to resume, under the name the check
+//! gives: asking again under another name, or with an `md5` the first
+//! check did not make, must not make the client send everything again.
+//! Otherwise a new upload starts. Append uploads (tus, forms) do not know
+//! their hash in advance and always start new.
 
 use crate::catalog::CatalogError;
 use crate::error::{Error, Result};
@@ -87,18 +89,13 @@ impl UploadService {
             .catalog
             .lock(&format!("create:{}:{}", owner.0, hash.to_hex()))
             .await?;
-        if let Some(upload) = self
-            .catalog
-            .find_resumable(owner, &hash, req.size, &name)
-            .await?
-            && upload.claims == req.claims
-            && !upload.is_expired(Timestamp::now())
-        {
+        if let Some(upload) = self.resumable(owner, &req, &name, &mime).await? {
             return Ok(CreateOutcome::Resumed(upload));
         }
         let upload = self
             .start(
                 owner,
+                req.size,
                 Draft {
                     name,
                     mime,
@@ -135,7 +132,52 @@ impl UploadService {
             concat: req.concat,
             meta: req.meta,
         };
-        self.start(owner, draft).await
+        self.start(owner, req.size.unwrap_or(0), draft).await
+    }
+
+    /// An unfinished upload of the same content (owner, hash and size) to
+    /// resume, if one's claims agree with the request's: each `md5` and
+    /// `sha256` is either equal or missing on one side. Its name becomes
+    /// the request's, and a claim only the request makes is added to it,
+    /// to be verified at completion like the others.
+    async fn resumable(
+        &self,
+        owner: &Owner,
+        req: &NewUpload,
+        name: &str,
+        mime: &str,
+    ) -> Result<Option<Upload>> {
+        let hash = req.claims.hash.expect("a chunked upload names its hash");
+        let now = Timestamp::now();
+        let candidates = self.catalog.find_resumable(owner, &hash, req.size).await?;
+        let Some(mut upload) = candidates
+            .into_iter()
+            .filter(|u| !u.is_expired(now))
+            .find(|u| agree(u.claims.md5, req.claims.md5) && agree(u.claims.sha256, req.claims.sha256))
+        else {
+            return Ok(None);
+        };
+        let claims = Claims {
+            hash: Some(hash),
+            md5: upload.claims.md5.or(req.claims.md5),
+            sha256: upload.claims.sha256.or(req.claims.sha256),
+        };
+        if upload.name != name || upload.mime != mime || upload.claims != claims {
+            match self
+                .catalog
+                .relabel_upload(&upload.id, name, mime, &claims)
+                .await
+            {
+                Ok(()) => {}
+                // Completed or gone meanwhile: start anew.
+                Err(CatalogError::NotFound) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+            upload.name = name.to_owned();
+            upload.mime = mime.to_owned();
+            upload.claims = claims;
+        }
+        Ok(Some(upload))
     }
 
     /// The chunk size of an append upload. An unknown length may grow up
@@ -148,10 +190,10 @@ impl UploadService {
         )
     }
 
-    pub(super) async fn start(&self, owner: &Owner, draft: Draft) -> Result<Upload> {
-        let _admitted = self
-            .admit(owner, Admit::Upload(draft.size.unwrap_or(0)))
-            .await?;
+    /// Records a new upload, admitted as one more upload of `owner`
+    /// counting `counted` bytes against its quota.
+    pub(super) async fn start(&self, owner: &Owner, counted: u64, draft: Draft) -> Result<Upload> {
+        let _admitted = self.admit(owner, Admit::Upload(counted)).await?;
         let staging = self.store.begin(&BlobId::random(), draft.size).await?;
         let now = Timestamp::now();
         let upload = Upload {
@@ -205,6 +247,9 @@ impl UploadService {
             name: name.to_owned(),
             mime: mime.to_owned(),
             created_at: Timestamp::now(),
+            // Verified just now against the stored content.
+            md5: req.claims.md5,
+            sha256: req.claims.sha256,
         };
         let _admitted = self.admit(owner, Admit::File(blob.size)).await?;
         match self.catalog.insert_file(&file, &blob.id).await {
@@ -226,5 +271,13 @@ impl UploadService {
                 .essence_str()
                 .to_owned()),
         }
+    }
+}
+
+/// Two optional claims agree when they are equal or either is missing.
+fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
     }
 }

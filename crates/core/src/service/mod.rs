@@ -42,7 +42,10 @@ pub use chunks::ChunkPut;
 pub use concat::NewFinalUpload;
 pub use create::{CreateOutcome, NewAppendUpload, NewUpload};
 pub use files::{Download, Label};
-pub use proof::{Challenge, PROOF_BLOCKS, PROOF_TIME, ProofOutcome};
+pub use proof::{
+    Challenge, MAX_PROOF_BLOCKS, PROOF_BLOCK_TIME, PROOF_BLOCKS, PROOF_TIME, ProofOutcome,
+    challenge_blocks, proof_time,
+};
 pub use small::SmallFile;
 pub use sweep::ORPHAN_AGE;
 
@@ -81,6 +84,9 @@ pub struct Limits {
     pub buffer_memory: u64,
     /// The most unfinished uploads one owner may have at once.
     pub max_uploads: u32,
+    /// How many proofs of possession one owner may have checked per
+    /// minute, on each node (a burst of as many, refilled evenly).
+    pub proofs_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -91,6 +97,7 @@ impl Default for Limits {
             body_idle_timeout: Duration::from_secs(60),
             buffer_memory: 32 << 20,
             max_uploads: 1000,
+            proofs_per_minute: 30,
         }
     }
 }
@@ -116,6 +123,8 @@ pub struct UploadService {
     limits: Limits,
     buffers: Buffers,
     access: access::AccessState,
+    /// Proofs each owner may still have checked (see `proof`).
+    proofs: governor::DefaultKeyedRateLimiter<Owner>,
 }
 
 impl UploadService {
@@ -124,6 +133,9 @@ impl UploadService {
             store,
             catalog,
             buffers: Buffers::new(limits.buffer_memory, ingest::BATCH),
+            proofs: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(limits.proofs_per_minute.max(1)).expect("at least 1"),
+            )),
             limits,
             access: access::AccessState::default(),
         }

@@ -3,7 +3,7 @@
 //! A content hash alone never hands out a file: anyone can learn a hash.
 //! An owner's check finds only its own content ([`crate::Catalog::find_owned_blob`]);
 //! every other check starts (or resumes) an upload, and the answer carries
-//! a challenge: a nonce and a few block indexes. A client holding the
+//! a challenge: a nonce and some block indexes. A client holding the
 //! bytes answers with SHA-256(nonce ‖ block) for each; if the server
 //! holds verified content with that hash and the answers match its bytes,
 //! the file is recorded at once and the upload ends.
@@ -12,11 +12,19 @@
 //! has the same shape whether the content exists elsewhere or not (both
 //! are new uploads with a challenge, and both run the same catalog
 //! queries), and a wrong proof is answered like a missing one, after the
-//! same fixed time ([`PROOF_TIME`]) whatever the server had to read.
+//! same time ([`proof_time`], which depends on the number of blocks only)
+//! whatever the server had to read.
 //!
-//! The challenge is derived from the upload id under the server's signing
-//! key, so nothing is stored and every node derives the same one; it is
-//! bound to one upload of one owner, so a proof seen elsewhere is useless.
+//! The challenge is derived from the owner and the content (hash and size)
+//! under the server's signing key: nothing is stored, every node derives
+//! the same one, and asking again — a new upload, another name, a delete
+//! and a retry — gives the same blocks, so a client holding most of a file
+//! cannot re-roll until the challenge misses what it lacks. How many blocks
+//! grows with the file ([`challenge_blocks`]). Each owner may try a limited
+//! number of proofs per minute ([`Limits::proofs_per_minute`], per node);
+//! past it a proof is not checked, and answered as one that did not hold.
+//!
+//! [`Limits::proofs_per_minute`]: super::Limits::proofs_per_minute
 
 use std::time::Duration;
 
@@ -27,16 +35,44 @@ use sha2::{Digest, Sha256};
 use crate::catalog::CatalogError;
 use crate::error::{Error, Result};
 use crate::hash::{BLOCK_SIZE, Digest32};
-use crate::model::{FileId, FileRecord, NewFile, Owner, Timestamp, Upload, UploadId, UploadMode};
+use crate::model::{
+    Blob, FileId, FileRecord, NewFile, Owner, Timestamp, Upload, UploadId, UploadMode,
+};
 
 use super::{UploadService, upload_lock};
 
-/// How many blocks a proof covers (fewer when the file has fewer).
+/// The fewest blocks a proof covers (fewer when the file has fewer).
 pub const PROOF_BLOCKS: u64 = 3;
 
-/// Every proof is answered this long after it arrived, whether the content
-/// exists or not, and whether reading it was quick or slow (up to this).
+/// The most blocks a proof covers, whatever the file's size.
+pub const MAX_PROOF_BLOCKS: u64 = 32;
+
+/// Every proof is answered at least this long after it arrived, plus
+/// [`PROOF_BLOCK_TIME`] per block challenged: [`proof_time`].
 pub const PROOF_TIME: Duration = Duration::from_millis(400);
+
+/// The time a proof allows per block challenged: reading and hashing 4 MiB
+/// at 160 MB/s, well below what a disk or an object store serves.
+pub const PROOF_BLOCK_TIME: Duration = Duration::from_millis(25);
+
+/// How many blocks the challenge of a file of `blocks` blocks names: the
+/// square root of their number, at least [`PROOF_BLOCKS`] and at most
+/// [`MAX_PROOF_BLOCKS`] (all of them when the file has fewer). A client
+/// missing a tenth of a 1 GiB file (256 blocks, 16 challenged) passes with
+/// a chance of 0.9^16 ≈ 19 %, once: the challenge never changes for it.
+pub fn challenge_blocks(blocks: u64) -> u64 {
+    blocks
+        .isqrt()
+        .max(PROOF_BLOCKS)
+        .min(MAX_PROOF_BLOCKS)
+        .min(blocks)
+}
+
+/// How long after its arrival a proof of `blocks` blocks is answered,
+/// whether the content exists or not.
+pub fn proof_time(blocks: usize) -> Duration {
+    PROOF_TIME + PROOF_BLOCK_TIME * blocks as u32
+}
 
 /// What a client must hash to prove it holds the content of an upload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,20 +92,26 @@ pub enum ProofOutcome {
 }
 
 impl UploadService {
-    /// The challenge of a chunked upload (the same every time it is asked).
+    /// The challenge of a chunked upload: the same for every upload of the
+    /// same content by the same owner.
     pub async fn challenge(&self, upload: &Upload) -> Result<Challenge> {
         let size = upload.size.unwrap_or(0);
         let count = size.div_ceil(BLOCK_SIZE);
         let key = self.signing_key().await?;
+        let content = upload
+            .claims
+            .hash
+            .map(|h| h.to_hex())
+            .unwrap_or_else(|| format!("upload {}", upload.id));
         let derive = |what: &str| {
             let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("any key length");
-            mac.update(format!("{what}\n{}", upload.id).as_bytes());
+            mac.update(format!("{what}\n{}\n{content}\n{size}", upload.owner.0).as_bytes());
             mac.finalize().into_bytes()
         };
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&derive("nonce")[..16]);
         let seed = derive("blocks");
-        let wanted = PROOF_BLOCKS.min(count) as usize;
+        let wanted = challenge_blocks(count) as usize;
         let mut blocks = Vec::with_capacity(wanted);
         let mut round = 0u64;
         while blocks.len() < wanted {
@@ -87,7 +129,8 @@ impl UploadService {
     }
 
     /// Checks a proof of possession for an upload of `owner` and, if it
-    /// holds, records the file at once; answered after [`PROOF_TIME`].
+    /// holds, records the file at once; answered [`proof_time`] after it
+    /// arrived, whatever it found.
     pub async fn prove(
         &self,
         owner: &Owner,
@@ -105,22 +148,38 @@ impl UploadService {
                 expected: challenge.blocks.len(),
             });
         }
-        let proven = self.proven_file(&upload, &challenge, answers).await;
-        tokio::time::sleep_until(started + PROOF_TIME).await;
-        match proven? {
-            Some(file) => Ok(ProofOutcome::Instant(file)),
-            None => Ok(ProofOutcome::Upload(upload)),
+        // The answer comes at `due`, whatever was found: a check that has
+        // not ended by then counts as a proof that did not hold, so that how
+        // long reading the content takes never tells whether it exists.
+        let due = started + proof_time(challenge.blocks.len());
+        let held = match self.proofs.check_key(owner) {
+            Ok(()) => tokio::time::timeout_at(due, self.check_proof(&upload, &challenge, answers))
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::warn!(upload = %id, "a proof was not checked within its answer time");
+                    Ok(None)
+                })?,
+            // Past the owner's allowance: not checked at all.
+            Err(_) => None,
+        };
+        tokio::time::sleep_until(due).await;
+        match held {
+            Some(blob) => match self.record_proven(&upload, &blob).await? {
+                Some(file) => Ok(ProofOutcome::Instant(file)),
+                None => Ok(ProofOutcome::Upload(self.get_upload(owner, id).await?)),
+            },
+            None => Ok(ProofOutcome::Upload(self.get_upload(owner, id).await?)),
         }
     }
 
-    /// The file recorded on stored content if the answers prove it; `None`
-    /// for any reason they do not.
-    async fn proven_file(
+    /// The stored content the answers prove the client holds; `None` for
+    /// any reason they do not.
+    async fn check_proof(
         &self,
         upload: &Upload,
         challenge: &Challenge,
         answers: &[Digest32],
-    ) -> Result<Option<FileRecord>> {
+    ) -> Result<Option<Blob>> {
         let Some(hash) = upload.claims.hash else {
             return Ok(None);
         };
@@ -128,12 +187,7 @@ impl UploadService {
             return Ok(None);
         };
         let size = upload.size.unwrap_or(0);
-        // Claims the stored content cannot vouch for without reading it
-        // all are not checked here: the client uploads instead.
-        let claims_hold = blob.size == size
-            && upload.claims.md5.is_none_or(|c| blob.md5 == Some(c))
-            && upload.claims.sha256.is_none_or(|c| blob.sha256 == Some(c));
-        if !claims_hold {
+        if !claims_match(upload, &blob) {
             return Ok(None);
         }
         for (&index, answer) in challenge.blocks.iter().zip(answers) {
@@ -158,24 +212,51 @@ impl UploadService {
                 return Ok(None);
             }
         }
+        Ok(Some(blob))
+    }
+
+    /// Records the file of a proven upload on `blob` and ends the upload;
+    /// `None` if the upload completed or ended meanwhile, or the content
+    /// was freed.
+    async fn record_proven(&self, upload: &Upload, blob: &Blob) -> Result<Option<FileRecord>> {
         // Proven: the file is recorded and the upload (with what it staged)
-        // ends, under its lock so that no chunk is being written into it.
+        // ends, under its lock so that no chunk is being written into it
+        // and no completion runs beside; looked at again under the lock,
+        // so that an upload completed or ended meanwhile makes no second
+        // file.
         let _guard = self.catalog.lock(&upload_lock(&upload.id)).await?;
+        let upload = match self.get_upload(&upload.owner, &upload.id).await {
+            Ok(u) if u.file.is_none() && claims_match(&u, blob) => u,
+            Ok(_) | Err(Error::UploadNotFound | Error::UploadGone(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let file = NewFile {
             id: FileId::random(),
             owner: upload.owner.clone(),
             name: upload.name.clone(),
             mime: upload.mime.clone(),
             created_at: Timestamp::now(),
+            // Checked against the stored content's digests above.
+            md5: upload.claims.md5,
+            sha256: upload.claims.sha256,
         };
-        // No quota check: the file takes the place of the upload, which
-        // counted at the same size.
+        let _gate = self.gate(&upload.owner, blob.size).await?;
         let record = match self.catalog.insert_file(&file, &blob.id).await {
             Ok(record) => record,
             Err(CatalogError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        self.discard(upload, None).await?;
+        self.discard(&upload, None).await?;
         Ok(Some(record))
     }
+}
+
+/// Whether stored content answers every claim of an upload. Claims it
+/// cannot vouch for without reading it all are not checked by a proof: the
+/// client uploads instead.
+fn claims_match(upload: &Upload, blob: &Blob) -> bool {
+    upload.claims.hash == Some(blob.hash)
+        && upload.size == Some(blob.size)
+        && upload.claims.md5.is_none_or(|c| blob.md5 == Some(c))
+        && upload.claims.sha256.is_none_or(|c| blob.sha256 == Some(c))
 }

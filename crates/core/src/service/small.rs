@@ -104,6 +104,8 @@ impl UploadService {
                         name,
                         mime,
                         created_at: now,
+                        md5: None,
+                        sha256: None,
                     };
                     (file, hash)
                 })

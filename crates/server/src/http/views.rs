@@ -95,8 +95,10 @@ impl FileView {
             size: f.blob.size,
             mime: f.mime.clone(),
             hash: f.blob.hash.to_string(),
-            md5: f.blob.md5.map(hex::encode),
-            sha256: f.blob.sha256.map(hex::encode),
+            // What this file's owner claimed and had verified, never what
+            // the shared content is known to hash to from others' claims.
+            md5: f.md5.map(hex::encode),
+            sha256: f.sha256.map(hex::encode),
             created_at: f.created_at,
             public: f.public,
             url: download_path(f),

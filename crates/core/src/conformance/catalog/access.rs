@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
-use crate::model::{FileId, NewToken, Owner, Revoke, Timestamp, TokenId, Usage};
+use crate::model::{Concat, FileId, NewToken, Owner, Revoke, Timestamp, TokenId, UploadMode, Usage};
 
 use super::{hash_of, owner, stored_file, upload};
 
@@ -219,4 +219,76 @@ pub async fn usage_counts_files_and_unfinished_uploads(cat: Arc<dyn Catalog>) {
         Usage { stored: 0, ..usage }
     );
     assert_eq!(cat.usage(&bob, now, true).await.unwrap().stored, 10);
+}
+
+pub async fn usage_counts_finals_beyond_their_parts(cat: Arc<dyn Catalog>) {
+    let ann = owner("ann");
+    let now = Timestamp(10_000);
+    let part = |size| {
+        let mut u = upload(&ann, "part", Some(size), None);
+        u.mode = UploadMode::Append;
+        u.concat = Concat::Partial;
+        u.expires_at = Timestamp(20_000);
+        u
+    };
+    let (a, b) = (part(100), part(50));
+    let mut fin = upload(&ann, "whole", Some(350), None);
+    fin.mode = UploadMode::Append;
+    fin.expires_at = Timestamp(20_000);
+    // `a` named three times: the final adds 2 × 100 to what its parts hold.
+    fin.concat = Concat::Final(vec![a.id.clone(), a.id.clone(), a.id.clone(), b.id.clone()]);
+    for u in [&a, &b, &fin] {
+        cat.insert_upload(u).await.unwrap();
+    }
+    assert_eq!(
+        cat.usage(&ann, now, false).await.unwrap(),
+        Usage {
+            stored: 0,
+            uploading: 150 + 200,
+            uploads: 3
+        }
+    );
+    // A final of unknown length adds nothing until it is known; once its
+    // parts are gone it counts whole.
+    let mut open = upload(&ann, "open", None, None);
+    open.mode = UploadMode::Append;
+    open.expires_at = Timestamp(20_000);
+    open.concat = Concat::Final(vec![b.id.clone()]);
+    cat.insert_upload(&open).await.unwrap();
+    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 350);
+    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploads, 4);
+    cat.delete_upload(&a.id).await.unwrap();
+    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 50 + 300);
+}
+
+pub async fn files_show_their_own_verified_digests(cat: Arc<dyn Catalog>) {
+    let (ann, bob) = (owner("ann"), owner("bob"));
+    let f = stored_file(cat.as_ref(), &ann, "a", "shared", 1).await;
+    // The content's digests become known (from ann's claims, say).
+    cat.set_blob_checksums(&f.blob.id, Some([1; 16]), Some([2; 32]))
+        .await
+        .unwrap();
+    let mut claimed = super::new_file(&bob, "b", 2);
+    claimed.md5 = Some([1; 16]);
+    let bobs = cat.insert_file(&claimed, &f.blob.id).await.unwrap();
+    assert_eq!((bobs.md5, bobs.sha256), (Some([1; 16]), None));
+    let plain = cat
+        .insert_file(&super::new_file(&bob, "c", 3), &f.blob.id)
+        .await
+        .unwrap();
+    for (id, md5) in [(&bobs.id, Some([1; 16])), (&plain.id, None)] {
+        let got = cat.get_file(id).await.unwrap().unwrap();
+        assert_eq!((got.md5, got.sha256), (md5, None), "{id}");
+        assert_eq!(got.blob.md5, Some([1; 16]), "the blob keeps its own");
+    }
+    let listed = cat
+        .list_files(&crate::model::FileQuery {
+            owner: bob.clone(),
+            search: None,
+            cursor: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(listed.files.iter().all(|f| f.sha256.is_none()));
 }
