@@ -13,8 +13,9 @@ use async_trait::async_trait;
 
 use crate::hash::{ContentHash, Digest32};
 use crate::model::{
-    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage, FileQuery,
-    FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
+    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage,
+    FileQuery, FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload,
+    UploadId, Usage,
 };
 
 /// The most candidates [`Catalog::find_resumable`] hands out.
@@ -135,10 +136,11 @@ pub trait Catalog: Send + Sync + 'static {
     /// it is gone or finished.
     async fn touch_upload(&self, id: &UploadId, expires_at: Timestamp) -> CatalogResult<()>;
 
-    /// Counts an upload whose length is deferred at `to` bytes or more (see
-    /// [`Catalog::usage`]) until its length is set: what an append reserves
-    /// before writing. Never lowers what was reserved. `NotFound` if it is
-    /// gone or finished.
+    /// Counts an upload whose length is deferred at `to` bytes, or at its
+    /// offset if larger (see [`Catalog::usage`]), until its length is set:
+    /// what an append reserves before writing, and gives back when it ends.
+    /// Replaces what was reserved before. `NotFound` if it is gone or
+    /// finished.
     async fn reserve_upload(&self, id: &UploadId, to: u64) -> CatalogResult<()>;
 
     /// Records a received chunk and moves the expiry. Recording a chunk

@@ -163,6 +163,7 @@ impl ServeConfig {
             max_uploads: self.max_uploads_per_owner,
             body_idle_timeout: self.body_timeout,
             proofs_per_minute: self.proofs_per_minute,
+            ..Limits::default()
         }
     }
 }

@@ -27,8 +27,9 @@ use tusk_core::catalog::{
 };
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::model::{
-    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage, FileQuery,
-    FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
+    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage,
+    FileQuery, FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload,
+    UploadId, Usage,
 };
 
 #[macro_use]

@@ -134,13 +134,11 @@ pub(super) async fn touch(
 }
 
 pub(super) async fn reserve(conn: &mut PgConnection, id: &UploadId, to: u64) -> Attempt<()> {
-    let done = sqlx::query(
-        "UPDATE uploads SET reserved = GREATEST(reserved, $1) WHERE id = $2 AND file_id IS NULL",
-    )
-    .bind(to_i64(to))
-    .bind(id.as_str())
-    .execute(&mut *conn)
-    .await?;
+    let done = sqlx::query("UPDATE uploads SET reserved = $1 WHERE id = $2 AND file_id IS NULL")
+        .bind(to_i64(to))
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
     changed(done)
 }
 

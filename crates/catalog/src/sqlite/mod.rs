@@ -26,8 +26,9 @@ use tusk_core::catalog::{
 use tusk_core::hash::{ContentHash, Digest32};
 use tusk_core::locks::KeyedLocks;
 use tusk_core::model::{
-    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage, FileQuery,
-    FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload, UploadId, Usage,
+    Account, Blob, BlobId, ChunkRecord, Claims, EndReason, EndedUpload, FileId, FilePage,
+    FileQuery, FileRecord, NewFile, NewToken, Owner, Revoke, Timestamp, TokenRecord, Upload,
+    UploadId, Usage,
 };
 
 #[macro_use]
@@ -176,7 +177,8 @@ impl Catalog for SqliteCatalog {
         mime: &str,
         claims: &Claims,
     ) -> CatalogResult<()> {
-        let (id, name, mime, claims) = (id.clone(), name.to_owned(), mime.to_owned(), claims.clone());
+        let (id, name, mime, claims) =
+            (id.clone(), name.to_owned(), mime.to_owned(), claims.clone());
         self.writer
             .run(move |c| uploads::relabel_upload(c, &id, &name, &mime, &claims))
             .await

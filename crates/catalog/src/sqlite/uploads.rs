@@ -130,7 +130,7 @@ pub(super) fn touch_upload(
 pub(super) fn reserve_upload(conn: &Connection, id: &UploadId, to: u64) -> CatalogResult<()> {
     changed(exec(
         conn,
-        "UPDATE uploads SET reserved = MAX(reserved, ?) WHERE id = ? AND file_id IS NULL",
+        "UPDATE uploads SET reserved = ? WHERE id = ? AND file_id IS NULL",
         params![to_i64(to), id.as_str()],
     )?)
 }

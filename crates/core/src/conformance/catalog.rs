@@ -431,24 +431,31 @@ pub async fn uploads_are_relabelled_touched_and_reserved(cat: Arc<dyn Catalog>) 
     cat.touch_upload(&up.id, Timestamp(123_456)).await.unwrap();
     let got = cat.get_upload(&up.id).await.unwrap().unwrap();
     assert_eq!(
-        (got.name.as_str(), got.mime.as_str(), &got.claims, got.expires_at),
+        (
+            got.name.as_str(),
+            got.mime.as_str(),
+            &got.claims,
+            got.expires_at
+        ),
         ("b.txt", "text/plain", &claims, Timestamp(123_456))
     );
-    // A reservation counts a deferred upload ahead of its offset, and is
-    // never lowered.
+    // A reservation counts a deferred upload ahead of its offset; a new one
+    // replaces it; the offset, and then the length, count once larger.
     let mut deferred = upload(&ann, "d", None, None);
     deferred.mode = UploadMode::Append;
     cat.insert_upload(&deferred).await.unwrap();
-    cat.reserve_upload(&deferred.id, 500).await.unwrap();
-    cat.reserve_upload(&deferred.id, 200).await.unwrap();
     let now = Timestamp(10);
-    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 600);
-    cat.record_append(&deferred.id, 0, 700, &[], None, Timestamp(90_000))
+    let uploading = async || cat.usage(&ann, now, false).await.unwrap().uploading;
+    cat.reserve_upload(&deferred.id, 500).await.unwrap();
+    assert_eq!(uploading().await, 100 + 500);
+    cat.reserve_upload(&deferred.id, 200).await.unwrap();
+    assert_eq!(uploading().await, 100 + 200);
+    cat.record_append(&deferred.id, 0, 300, &[], None, Timestamp(90_000))
         .await
         .unwrap();
-    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 800);
-    cat.set_upload_size(&deferred.id, 700).await.unwrap();
-    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 800);
+    assert_eq!(uploading().await, 100 + 300);
+    cat.set_upload_size(&deferred.id, 250).await.unwrap();
+    assert_eq!(uploading().await, 100 + 250);
     // Gone or finished: NotFound, for each.
     let gone = UploadId::random();
     assert!(matches!(
@@ -463,9 +470,13 @@ pub async fn uploads_are_relabelled_touched_and_reserved(cat: Arc<dyn Catalog>) 
         cat.reserve_upload(&gone, 1).await,
         Err(CatalogError::NotFound)
     ));
-    cat.complete_upload(&up.id, &new_blob(&up, hash_of("a")), &new_file(&ann, "b.txt", 9))
-        .await
-        .unwrap();
+    cat.complete_upload(
+        &up.id,
+        &new_blob(&up, hash_of("a")),
+        &new_file(&ann, "b.txt", 9),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         cat.touch_upload(&up.id, Timestamp(1)).await,
         Err(CatalogError::NotFound)

@@ -28,9 +28,10 @@ use crate::model::{Owner, Timestamp, UploadId};
 use super::UploadService;
 
 /// How much quota an append to an upload of deferred length reserves at a
-/// time (64 MiB): a catalog write per step, and at most this much counted
-/// ahead of the bytes.
-pub(super) const RESERVE_STEP: u64 = 64 << 20;
+/// time (16 MiB): a catalog write per step, and at most this much counted
+/// ahead of the bytes (given back when the append ends), so that appends
+/// running at once share what is left of a quota.
+pub(super) const RESERVE_STEP: u64 = 16 << 20;
 
 /// What is being admitted.
 #[derive(Clone, Copy, Debug)]
@@ -117,7 +118,8 @@ impl UploadService {
     /// Reserves quota for an append to upload `id` of deferred length,
     /// which counts at least `have` bytes now, so that it may write up to
     /// `want`: as much of that as the quota allows. Returns how far it may
-    /// write (`have` when the quota is used up). Without a quota, anywhere.
+    /// write, past `have`; [`Error::QuotaExceeded`] when the quota is used
+    /// up.
     pub(super) async fn reserve(
         &self,
         owner: &Owner,
@@ -133,12 +135,13 @@ impl UploadService {
         let usage = self.catalog.usage(owner, Timestamp::now(), true).await?;
         let used = usage.stored.saturating_add(usage.uploading);
         let to = want.min(have.saturating_add(quota.saturating_sub(used)));
-        if to > have {
-            self.catalog
-                .reserve_upload(id, to)
-                .await
-                .map_err(super::not_found)?;
+        if to <= have {
+            return Err(Error::QuotaExceeded { quota, used });
         }
+        self.catalog
+            .reserve_upload(id, to)
+            .await
+            .map_err(super::not_found)?;
         Ok(to)
     }
 }

@@ -211,6 +211,13 @@ impl UploadService {
                 }
             }
         }
+        if quota.is_some() && reserved > at {
+            // Give back what was reserved and not written.
+            self.catalog
+                .reserve_upload(id, at)
+                .await
+                .map_err(not_found)?;
+        }
         let Digests {
             hasher,
             mut verifier,

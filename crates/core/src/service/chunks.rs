@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::checksum::{Algorithm, Checksum, Verifier};
 use crate::error::{Error, Result};
 use crate::hash::{BLOCK_SIZE, BlockHasher, ContentHash};
-use crate::model::{ChunkRecord, Owner, Upload, UploadId, UploadMode};
+use crate::model::{ChunkRecord, Owner, Timestamp, Upload, UploadId, UploadMode};
 use crate::store::ByteStream;
 
 use super::ingest::{Body, Digests, Stop, pump};
@@ -163,16 +163,22 @@ impl UploadService {
         self.get_upload(owner, id).await
     }
 
-    /// Moves an upload's expiry on before a chunk is written into it, under
-    /// its lock for a moment: the sweeper, which ends uploads under that
-    /// lock and only once they are expired, then leaves it alone while the
-    /// chunk is written. An upload it ended just before is gone (410).
+    /// Makes sure an upload does not expire while a chunk is written into
+    /// it, under its lock for a moment: the sweeper, which ends uploads
+    /// under that lock and only once they are expired, then leaves it alone.
+    /// An upload it ended just before is gone (410). The expiry is moved on
+    /// only when less than half the time to live is left (recording the
+    /// chunk moves it anyway), so a request refused for its body changes
+    /// nothing in the common case, and most chunks cost no extra write.
     async fn keep_alive(&self, owner: &Owner, id: &UploadId) -> Result<()> {
         let _guard = self
             .lock_within(&upload_lock(id), APPEND_PATIENCE)
             .await?
             .ok_or(Error::Locked)?;
-        self.get_upload(owner, id).await?;
+        let upload = self.get_upload(owner, id).await?;
+        if upload.expires_at >= Timestamp::now().plus(self.limits.upload_ttl / 2) {
+            return Ok(());
+        }
         self.catalog
             .touch_upload(id, self.expiry())
             .await

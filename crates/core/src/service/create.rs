@@ -5,9 +5,14 @@
 //! recorded at once (instant upload); content of other owners needs a
 //! proof of possession (see `proof`). If the same owner has an unfinished
 //! upload of that same content (hash and size) whose other claims agree
-//! with the check's, it is handed back to resume, under the name the check
-//! gives: asking again under another name, or with an `md5` the first
-//! check did not make, must not make the client send everything again.
+//! with the check's (each `md5`/`sha256` equal, or missing on one side), it
+//! is handed back to resume, with the claims of both: asking again with or
+//! without an `md5` must not make the client send everything again. An
+//! upload under another name is resumed, and renamed, once it has sat idle
+//! for [`Limits::rename_after`]: a file renamed between two runs resumes,
+//! while two copies of one content sent at once stay two uploads.
+//!
+//! [`Limits::rename_after`]: super::Limits::rename_after
 //! Otherwise a new upload starts. Append uploads (tus, forms) do not know
 //! their hash in advance and always start new.
 
@@ -149,12 +154,27 @@ impl UploadService {
     ) -> Result<Option<Upload>> {
         let hash = req.claims.hash.expect("a chunked upload names its hash");
         let now = Timestamp::now();
-        let candidates = self.catalog.find_resumable(owner, &hash, req.size).await?;
-        let Some(mut upload) = candidates
+        // Last touched (created, or a chunk recorded) this long ago or more.
+        let idle_since = Timestamp(
+            now.plus(self.limits.upload_ttl).0 - self.limits.rename_after.as_millis() as i64,
+        );
+        let candidates: Vec<Upload> = self
+            .catalog
+            .find_resumable(owner, &hash, req.size)
+            .await?
             .into_iter()
             .filter(|u| !u.is_expired(now))
-            .find(|u| agree(u.claims.md5, req.claims.md5) && agree(u.claims.sha256, req.claims.sha256))
-        else {
+            .filter(|u| {
+                agree(u.claims.md5, req.claims.md5) && agree(u.claims.sha256, req.claims.sha256)
+            })
+            .collect();
+        // The same name first; another name only once its client has left
+        // it (two copies of one content sent at once stay two files).
+        let chosen = match candidates.iter().position(|u| u.name == name) {
+            Some(i) => Some(i),
+            None => candidates.iter().position(|u| u.expires_at <= idle_since),
+        };
+        let Some(mut upload) = chosen.map(|i| candidates[i].clone()) else {
             return Ok(None);
         };
         let claims = Claims {

@@ -87,6 +87,9 @@ pub struct Limits {
     /// How many proofs of possession one owner may have checked per
     /// minute, on each node (a burst of as many, refilled evenly).
     pub proofs_per_minute: u32,
+    /// How long an unfinished upload must sit idle before a check of the
+    /// same content under another name takes it over (see `create`).
+    pub rename_after: Duration,
 }
 
 impl Default for Limits {
@@ -98,6 +101,7 @@ impl Default for Limits {
             buffer_memory: 32 << 20,
             max_uploads: 1000,
             proofs_per_minute: 30,
+            rename_after: Duration::from_secs(30),
         }
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
-use crate::model::{Concat, FileId, NewToken, Owner, Revoke, Timestamp, TokenId, UploadMode, Usage};
+use crate::model::{
+    Concat, FileId, NewToken, Owner, Revoke, Timestamp, TokenId, UploadMode, Usage,
+};
 
 use super::{hash_of, owner, stored_file, upload};
 
@@ -258,7 +260,10 @@ pub async fn usage_counts_finals_beyond_their_parts(cat: Arc<dyn Catalog>) {
     assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 350);
     assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploads, 4);
     cat.delete_upload(&a.id).await.unwrap();
-    assert_eq!(cat.usage(&ann, now, false).await.unwrap().uploading, 50 + 300);
+    assert_eq!(
+        cat.usage(&ann, now, false).await.unwrap().uploading,
+        50 + 300
+    );
 }
 
 pub async fn files_show_their_own_verified_digests(cat: Arc<dyn Catalog>) {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod tus;
+pub mod who;
 
 use std::path::{Path, PathBuf};
 
