@@ -37,6 +37,8 @@ pub use listen::run;
 /// Opens the store and the catalog a configuration names — by default
 /// both in the data folder: blobs under `<data>/`, the catalog in
 /// `<data>/catalog.db`. Fails, naming what and where, unless both work.
+/// Whatever it creates there only the server's user may open (folders
+/// 0700, files 0600).
 pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
     // Before anything can be counted.
     crate::metrics::install();
@@ -79,7 +81,7 @@ fn hold(lock: &Path, what: &str, held: Option<&mut Vec<std::fs::File>>) -> anyho
     let Some(held) = held else {
         return Ok(());
     };
-    let file = std::fs::OpenOptions::new()
+    let file = tusk_store::fs::private::options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -108,7 +110,7 @@ async fn open_store(
     let url = config.store_url();
     Ok(match &url {
         StoreUrl::File(path) => {
-            std::fs::create_dir_all(path).with_context(|| {
+            tusk_store::fs::private::create_dir(path).with_context(|| {
                 format!("cannot create the blob store's folder {}", path.display())
             })?;
             hold(
@@ -153,7 +155,7 @@ async fn open_catalog(
     Ok(match &url {
         CatalogUrl::Sqlite(path) => {
             if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(folder).with_context(|| {
+                tusk_store::fs::private::create_dir(folder).with_context(|| {
                     format!("cannot create the catalog's folder {}", folder.display())
                 })?;
             }

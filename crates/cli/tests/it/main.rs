@@ -8,6 +8,7 @@ mod crash;
 mod hash;
 mod health;
 mod nodes;
+mod permissions;
 mod serve;
 mod tokens;
 mod tus_clients;
