@@ -5,6 +5,7 @@ mod common;
 
 mod client;
 mod crash;
+mod credentials;
 mod hash;
 mod health;
 mod nodes;
