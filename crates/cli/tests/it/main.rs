@@ -6,6 +6,7 @@ mod common;
 mod client;
 mod crash;
 mod credentials;
+mod form_memory;
 mod hash;
 mod health;
 mod nodes;

@@ -32,6 +32,8 @@ pub enum ApiError {
     #[error("the request body is too large for this endpoint")]
     RequestTooLarge,
     #[error("{0}")]
+    FormTooLarge(String),
+    #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the form holds no file")]
     NoFiles,
@@ -55,7 +57,7 @@ impl ApiError {
             | ApiError::InvalidChunkIndex
             | ApiError::InvalidDigest(_)
             | ApiError::NoFiles => StatusCode::BAD_REQUEST,
-            ApiError::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTooLarge | ApiError::FormTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::InvalidLink => StatusCode::FORBIDDEN,
@@ -108,7 +110,7 @@ impl ApiError {
             ApiError::InvalidHash(_) => "invalid_hash",
             ApiError::InvalidChunkIndex => "invalid_chunk_index",
             ApiError::InvalidDigest(_) => "invalid_digest",
-            ApiError::RequestTooLarge => "request_too_large",
+            ApiError::RequestTooLarge | ApiError::FormTooLarge(_) => "request_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::NoFiles => "no_files",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",

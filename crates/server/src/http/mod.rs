@@ -3,6 +3,7 @@
 //! - [`api`]: the JSON chunk API under `/api/v1/uploads`
 //! - [`files`]: listing and deleting files, and downloads at `/files/{id}`
 //! - [`form`]: `multipart/form-data` posts
+//! - [`multipart`]: reading such bodies part by part, with bounded memory
 //! - [`health`]: `/healthz` and `/readyz` for load balancers
 //! - [`tus`]: tus 1.0.0 with its extensions under `/tus/`
 //! - [`pace`]: cutting off request bodies that arrive too slowly
@@ -16,6 +17,7 @@ pub mod error;
 pub mod files;
 pub mod form;
 pub mod health;
+pub mod multipart;
 pub mod pace;
 pub mod request;
 pub mod tus;

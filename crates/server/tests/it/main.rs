@@ -10,6 +10,7 @@ mod concat;
 mod downloads;
 mod flow;
 mod form_batches;
+mod form_limits;
 mod page;
 mod slow_clients;
 mod sweep;
