@@ -47,7 +47,11 @@ pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
     Ok(AppState {
         _held: Arc::new(held),
         service: Arc::new(service),
-        cors_origins: config.cors_origins.clone(),
+        exposure: http::exposure::Exposure {
+            cors_origins: config.cors_origins.clone(),
+            public_url: config.public_url.clone(),
+            public_uploads: config.public_uploads,
+        },
         pace: http::pace::Pace {
             idle: config.body_timeout,
             min_rate: config.min_rate,

@@ -8,6 +8,7 @@ mod append;
 mod bad_input;
 mod concat;
 mod downloads;
+mod exposure;
 mod flow;
 mod form_batches;
 mod form_limits;
