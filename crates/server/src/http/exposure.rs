@@ -74,8 +74,10 @@ impl Exposure {
     }
 
     /// Whether an open server answers a page of `origin` whose request
-    /// named `host`: the server's own pages, those at `--public-url`, and
-    /// those of `--cors-origin`.
+    /// named `host`: the server's own pages (the origin's host and port are
+    /// the ones the request names; its scheme cannot be told from the
+    /// request, and a TLS proxy in front may have added it), those at
+    /// `--public-url`, and those of `--cors-origin`.
     pub fn origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
         if self.cors_origins.iter().any(|o| o == origin) {
             return true;
@@ -301,9 +303,10 @@ mod tests {
         assert!(e.origin_allowed("https://app.example", host));
         assert!(e.origin_allowed("https://files.example.com", host));
         assert!(e.origin_allowed("http://localhost", Some("localhost:80")));
+        assert!(e.origin_allowed("https://a.example", Some("a.example")));
         for bad in [
             "http://127.0.0.1:8081",
-            "https://127.0.0.1:8080",
+            "http://localhost:8080",
             "http://files.example.com",
             "https://evil.example",
             "null",
