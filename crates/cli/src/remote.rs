@@ -20,7 +20,8 @@ pub struct ServerArgs {
     pub server: String,
 
     /// The bearer token to send (from `tusk token create`); a server with
-    /// tokens refuses requests without one.
+    /// tokens refuses requests without one. It goes only to the origin of
+    /// `--server` (scheme, host and port), never to another.
     #[arg(long, env = "TUSK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
@@ -41,9 +42,16 @@ impl ServerArgs {
         self.client_of(&self.server)
     }
 
-    /// A client of another server (a download URL's), with the same token.
+    /// A client of `server` (a download URL's). The token goes only to
+    /// `--server` itself: another origin (scheme, host and port) gets
+    /// requests without it. A redirect to another host or port drops it
+    /// too (reqwest removes `Authorization` when a redirect changes either).
     pub fn client_of(&self, server: &str) -> Client {
-        Client::with_token(server, self.token.as_deref())
+        let token = self
+            .token
+            .as_deref()
+            .filter(|_| same_origin(server, &self.server));
+        Client::with_token(server, token)
     }
 }
 
@@ -153,6 +161,15 @@ pub fn file_id(arg: &str) -> Option<String> {
     segments.next().and_then(id)
 }
 
+/// Whether two URLs have the same origin: scheme, host and port (the
+/// scheme's default when none is written).
+pub fn same_origin(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin().is_tuple() && a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 /// The server a full URL points at (`http://host:port`), if it is one.
 pub fn origin(arg: &str) -> Option<String> {
     let url = reqwest::Url::parse(arg).ok()?;
@@ -175,5 +192,23 @@ mod tests {
         assert_eq!(file_id("nope"), None);
         assert_eq!(file_id("http://x/files/123/a"), None);
         assert_eq!(origin(id), None);
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let server = "http://127.0.0.1:8080";
+        assert!(same_origin("http://127.0.0.1:8080/files/x", server));
+        assert!(same_origin("HTTP://127.0.0.1:8080", server));
+        assert!(same_origin("http://a.example", "http://A.example:80/"));
+        for other in [
+            "http://127.0.0.1:8081",
+            "https://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://127.0.0.1:8080.evil.example",
+            "http://evil.example/http://127.0.0.1:8080",
+            "not a url",
+        ] {
+            assert!(!same_origin(other, server), "{other}");
+        }
     }
 }

@@ -81,9 +81,17 @@ pub struct ServeConfig {
     /// Serve without tokens on an address other than loopback: anyone who
     /// reaches the server may upload, list, download and delete. Without
     /// this flag, a server with no tokens (`tusk token create`) refuses to
-    /// listen beyond loopback.
+    /// listen beyond loopback, and answers only requests addressed to a
+    /// loopback name or to `--public-url`.
     #[arg(long, env = "TUSK_PUBLIC_UPLOADS")]
     pub public_uploads: bool,
+
+    /// The URL clients reach the server at, e.g. `https://files.example.com`
+    /// behind a reverse proxy. A server without tokens answers requests
+    /// addressed to its host (besides loopback names), and pages of its
+    /// origin.
+    #[arg(long, env = "TUSK_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
 
     /// The most unfinished uploads one owner may have at once; past it,
     /// new uploads are refused with 429 until some finish or expire.
@@ -110,8 +118,9 @@ pub struct ServeConfig {
 
     /// An origin whose pages may use this server from a browser (CORS),
     /// e.g. `https://app.example.com`; repeat the flag (or separate with
-    /// commas) for several. Without any, pages of every origin may, without
-    /// credentials.
+    /// commas) for several. Without any, pages of every origin may once the
+    /// server has tokens (a page must still send one), and none while it
+    /// has none.
     #[arg(long = "cors-origin", env = "TUSK_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
 }
@@ -133,6 +142,7 @@ impl ServeConfig {
             max_file_size: 1 << 40,
             upload_ttl: Duration::from_secs(24 * 3600),
             public_uploads: false,
+            public_url: None,
             max_uploads_per_owner: 1000,
             proofs_per_minute: 30,
             body_timeout: Duration::from_secs(60),
@@ -282,6 +292,27 @@ pub fn parse_origin(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// Parses the URL clients reach the server at: `http://` or `https://`, a
+/// host, maybe a port and a path; no query. Kept without a final `/`.
+pub fn parse_public_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let bad = |why: &str| {
+        format!("{s:?} is not a public URL ({why}); write e.g. https://files.example.com")
+    };
+    let uri: axum::http::Uri = s.parse().map_err(|_| bad("not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(bad("it starts with http:// or https://"));
+    }
+    match uri.authority() {
+        Some(a) if !a.host().is_empty() && !a.as_str().contains('@') => {}
+        _ => return Err(bad("it names a host")),
+    }
+    if uri.query().is_some() {
+        return Err(bad("it has no query"));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
 /// Parses a byte size: a plain number of bytes or a number with a unit
 /// (`KB`, `MiB`, `GiB`, `TiB`, …).
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -333,6 +364,24 @@ mod tests {
             CatalogUrl::parse("sqlite:///srv/c.db").unwrap(),
             CatalogUrl::Sqlite("/srv/c.db".into())
         );
+    }
+
+    #[test]
+    fn public_urls() {
+        assert_eq!(
+            parse_public_url("https://files.example.com/").as_deref(),
+            Ok("https://files.example.com")
+        );
+        assert!(parse_public_url("http://10.0.0.5:8080/tusk").is_ok());
+        for bad in [
+            "files.example.com",
+            "ftp://a.example",
+            "https://",
+            "https://a.example/?x=1",
+            "https://u@a.example",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub use listen::run;
 /// Opens the store and the catalog a configuration names — by default
 /// both in the data folder: blobs under `<data>/`, the catalog in
 /// `<data>/catalog.db`. Fails, naming what and where, unless both work.
+/// Whatever it creates there only the server's user may open (folders
+/// 0700, files 0600).
 pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
     // Before anything can be counted.
     crate::metrics::install();
@@ -45,7 +47,11 @@ pub async fn open(config: &ServeConfig) -> anyhow::Result<AppState> {
     Ok(AppState {
         _held: Arc::new(held),
         service: Arc::new(service),
-        cors_origins: config.cors_origins.clone(),
+        exposure: http::exposure::Exposure {
+            cors_origins: config.cors_origins.clone(),
+            public_url: config.public_url.clone(),
+            public_uploads: config.public_uploads,
+        },
         pace: http::pace::Pace {
             idle: config.body_timeout,
             min_rate: config.min_rate,
@@ -79,7 +85,7 @@ fn hold(lock: &Path, what: &str, held: Option<&mut Vec<std::fs::File>>) -> anyho
     let Some(held) = held else {
         return Ok(());
     };
-    let file = std::fs::OpenOptions::new()
+    let file = tusk_store::fs::private::options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -108,7 +114,7 @@ async fn open_store(
     let url = config.store_url();
     Ok(match &url {
         StoreUrl::File(path) => {
-            std::fs::create_dir_all(path).with_context(|| {
+            tusk_store::fs::private::create_dir(path).with_context(|| {
                 format!("cannot create the blob store's folder {}", path.display())
             })?;
             hold(
@@ -153,7 +159,7 @@ async fn open_catalog(
     Ok(match &url {
         CatalogUrl::Sqlite(path) => {
             if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(folder).with_context(|| {
+                tusk_store::fs::private::create_dir(folder).with_context(|| {
                     format!("cannot create the catalog's folder {}", folder.display())
                 })?;
             }

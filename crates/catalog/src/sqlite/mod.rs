@@ -12,6 +12,11 @@
 //! Migrations run through sqlx (`migrations/sqlite/`, bookkept in
 //! `_sqlx_migrations`) when the catalog opens; every other statement runs
 //! through rusqlite.
+//!
+//! The database file is created 0600 before SQLite opens it, and an
+//! existing one with looser modes is tightened: it holds the key that signs
+//! download links and the hashes of every token. SQLite gives its `-wal`
+//! and `-shm` files the mode of the database file.
 
 use std::path::Path;
 use std::time::Duration;
@@ -77,6 +82,7 @@ impl SqliteCatalog {
     }
 
     async fn open_with(path: &Path, fsync: bool) -> CatalogResult<Self> {
+        make_private(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
         migrate(path).await?;
         let path = path.to_owned();
         let (writer, readers) = tokio::task::spawn_blocking(move || {
@@ -102,6 +108,37 @@ impl SqliteCatalog {
             .run(|c| rows::one(c, "SELECT 1", [], |_| Ok(())).map(drop))
             .await
     }
+}
+
+/// Creates the database file 0600 if it is missing (an empty file is an
+/// empty database), whatever the umask, and takes the permissions of other
+/// users off it and off its `-wal` and `-shm` files if they have any.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .mode(0o600)
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let mode = match std::fs::metadata(&file) {
+            Ok(meta) => meta.permissions().mode(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+            tracing::info!(
+                "took the permissions of other users off {} (mode {:o} → {:o})",
+                file.display(),
+                mode & 0o777,
+                mode & 0o700
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Creates the database if needed and brings its schema up to date, on a

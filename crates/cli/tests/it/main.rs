@@ -5,9 +5,12 @@ mod common;
 
 mod client;
 mod crash;
+mod credentials;
+mod form_memory;
 mod hash;
 mod health;
 mod nodes;
+mod permissions;
 mod serve;
 mod tokens;
 mod tus_clients;

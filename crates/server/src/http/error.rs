@@ -32,6 +32,8 @@ pub enum ApiError {
     #[error("the request body is too large for this endpoint")]
     RequestTooLarge,
     #[error("{0}")]
+    FormTooLarge(String),
+    #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the form holds no file")]
     NoFiles,
@@ -39,6 +41,17 @@ pub enum ApiError {
     RangeNotSatisfiable { size: u64 },
     #[error("the link is not valid or has expired")]
     InvalidLink,
+    #[error(
+        "this server has no tokens yet, so it answers only to loopback names and addresses \
+         (it was reached as {0:?}); set --public-url to the address clients use, or create a \
+         token with `tusk token create`"
+    )]
+    HostNotAllowed(String),
+    #[error(
+        "pages of {0} may not use this server while it has no tokens; list the origin with \
+         --cors-origin, or create a token with `tusk token create`"
+    )]
+    OriginNotAllowed(String),
     #[error("no such endpoint")]
     NotFound,
     #[error("method not allowed here")]
@@ -55,10 +68,11 @@ impl ApiError {
             | ApiError::InvalidChunkIndex
             | ApiError::InvalidDigest(_)
             | ApiError::NoFiles => StatusCode::BAD_REQUEST,
-            ApiError::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTooLarge | ApiError::FormTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            ApiError::InvalidLink => StatusCode::FORBIDDEN,
+            ApiError::InvalidLink | ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -108,11 +122,13 @@ impl ApiError {
             ApiError::InvalidHash(_) => "invalid_hash",
             ApiError::InvalidChunkIndex => "invalid_chunk_index",
             ApiError::InvalidDigest(_) => "invalid_digest",
-            ApiError::RequestTooLarge => "request_too_large",
+            ApiError::RequestTooLarge | ApiError::FormTooLarge(_) => "request_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::NoFiles => "no_files",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::InvalidLink => "invalid_link",
+            ApiError::HostNotAllowed(_) => "host_not_allowed",
+            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }

@@ -5,7 +5,8 @@
 //! with the small files around it in one batch (one round of syncs, one
 //! catalog transaction); a longer part is streamed straight into the core
 //! as it arrives. A request holds at most `BATCH_BYTES` (16 MiB) of small
-//! files plus what the multipart parser holds.
+//! files plus what the multipart parser holds, which [`super::multipart`]
+//! bounds.
 
 use std::io;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use tusk_core::service::SmallFile;
 use tusk_core::store::ByteStream;
 
 use super::error::{ApiError, ApiResult};
-use super::request::stream;
+use super::multipart::Form;
 use super::views::FileView;
 use super::{AppState, Caller};
 
@@ -45,13 +46,6 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<Option<String>> {
         .map_err(|_| ApiError::UnsupportedMediaType("multipart/form-data needs a boundary".into()))
 }
 
-fn bad_form(e: multer::Error) -> ApiError {
-    if tusk_core::error::too_slow(&e) {
-        return ApiError::Core(tusk_core::Error::TooSlow);
-    }
-    ApiError::InvalidRequest(format!("malformed multipart body: {e}"))
-}
-
 /// A part that carries a file. An empty `filename` is what browsers send
 /// for a file input with nothing chosen: no file.
 fn is_file(field: &multer::Field<'_>) -> bool {
@@ -64,13 +58,13 @@ fn is_file(field: &multer::Field<'_>) -> bool {
 /// The bytes of the first file part; the rest of the body is read and
 /// dropped after it.
 pub async fn single_file(body: Body, boundary: String) -> ApiResult<ByteStream> {
-    let mut form = multer::Multipart::new(stream(body), boundary);
+    let mut form = Form::new(body, boundary);
     loop {
-        let Some(mut field) = form.next_field().await.map_err(bad_form)? else {
+        let Some(mut field) = form.next_field().await? else {
             return Err(ApiError::NoFiles);
         };
         if !is_file(&field) {
-            while field.chunk().await.map_err(bad_form)?.is_some() {}
+            form.skip(&mut field).await?;
             continue;
         }
         let parts =
@@ -84,7 +78,9 @@ pub async fn single_file(body: Body, boundary: String) -> ApiResult<ByteStream> 
                 }
                 if let Some(mut form) = form {
                     while let Ok(Some(mut rest)) = form.next_field().await {
-                        while let Ok(Some(_)) = rest.chunk().await {}
+                        if form.skip(&mut rest).await.is_err() {
+                            break;
+                        }
                     }
                 }
                 None
@@ -118,7 +114,7 @@ pub async fn upload_files(
 ) -> ApiResult<Response> {
     let boundary = boundary(&headers)?
         .ok_or_else(|| ApiError::UnsupportedMediaType("send multipart/form-data".into()))?;
-    let mut form = multer::Multipart::new(stream(body), boundary);
+    let mut form = Form::new(body, boundary);
     let limits = app.service.limits();
     // A part longer than the largest file is streamed, to be refused the
     // moment it passes the limit, as any stream is.
@@ -126,9 +122,9 @@ pub async fn upload_files(
     let idle = limits.body_idle_timeout;
     let mut files = Files::default();
     let result: ApiResult<()> = async {
-        while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
+        while let Some(mut field) = form.next_field().await? {
             if !is_file(&field) {
-                while field.chunk().await.map_err(bad_form)?.is_some() {}
+                form.skip(&mut field).await?;
                 continue;
             }
             // Browsers escape `"` in file names as %22 (HTML's form encoding).

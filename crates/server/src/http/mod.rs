@@ -3,19 +3,24 @@
 //! - [`api`]: the JSON chunk API under `/api/v1/uploads`
 //! - [`files`]: listing and deleting files, and downloads at `/files/{id}`
 //! - [`form`]: `multipart/form-data` posts
+//! - [`multipart`]: reading such bodies part by part, with bounded memory
 //! - [`health`]: `/healthz` and `/readyz` for load balancers
 //! - [`tus`]: tus 1.0.0 with its extensions under `/tus/`
 //! - [`pace`]: cutting off request bodies that arrive too slowly
 //! - [`request`]: parsing request parts into typed values
 //! - [`views`]: the JSON shapes of uploads and files
 //! - [`web`]: the browser page at `/`, embedded into the binary
+//! - [`exposure`]: which hosts and web pages may reach the server, and
+//!   the CORS grants
 //! - [`error`]: the one error type, its statuses and stable codes
 
 pub mod api;
 pub mod error;
+pub mod exposure;
 pub mod files;
 pub mod form;
 pub mod health;
+pub mod multipart;
 pub mod pace;
 pub mod request;
 pub mod tus;
@@ -23,15 +28,13 @@ pub mod views;
 pub mod web;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::{get, post, put};
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tusk_core::model::Owner;
 use tusk_core::service::Identity;
 use tusk_core::{Error as CoreError, UploadService};
@@ -44,8 +47,8 @@ pub struct AppState {
     pub service: Arc<UploadService>,
     /// Lock files held while the server runs (see [`crate::open`]).
     pub(crate) _held: Arc<Vec<std::fs::File>>,
-    /// Origins whose pages may call the server (CORS); empty: any origin.
-    pub cors_origins: Vec<String>,
+    /// Which hosts and web pages may reach the server.
+    pub exposure: exposure::Exposure,
     /// How request bodies must keep arriving.
     pub pace: pace::Pace,
 }
@@ -167,7 +170,11 @@ pub fn app(state: AppState) -> Router {
         .route("/web/{*path}", get(web::asset).fallback(method_not_allowed))
         .merge(tus::router())
         .fallback(not_found)
-        .layer(cors(&state.cors_origins))
+        .layer(exposure::cors(&state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            exposure::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             tus::discovery,
@@ -179,53 +186,6 @@ pub fn app(state: AppState) -> Router {
         .layer(crate::access_log::layer())
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
-}
-
-/// Response headers a page on another origin may read: the tus ones and
-/// those of downloads.
-const EXPOSED: [&str; 16] = [
-    "location",
-    "upload-offset",
-    "upload-length",
-    "upload-metadata",
-    "upload-expires",
-    "upload-concat",
-    "upload-defer-length",
-    "tus-resumable",
-    "tus-version",
-    "tus-extension",
-    "tus-max-size",
-    "tus-checksum-algorithm",
-    "content-range",
-    "content-disposition",
-    "accept-ranges",
-    "etag",
-];
-
-/// CORS for pages hosted elsewhere (tus clients usually are): preflights
-/// are answered, any request header may be sent, and every tus header can
-/// be read. No credentials (cookies) are involved: a bearer token travels
-/// in `Authorization`, which CORS allows without them.
-fn cors(origins: &[String]) -> CorsLayer {
-    let allow_origin = if origins.is_empty() {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
-    CorsLayer::new()
-        .allow_origin(allow_origin)
-        .allow_methods([
-            Method::GET,
-            Method::HEAD,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
-        .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers(EXPOSED.map(HeaderName::from_static))
-        .max_age(Duration::from_secs(24 * 3600))
 }
 
 async fn not_found() -> ApiError {

@@ -271,8 +271,14 @@ async fn concatenation_of_unfinished_parts() {
 }
 
 #[tokio::test]
-async fn cors_for_pages_on_any_origin() {
+async fn cors_for_pages_on_any_origin_once_tokens_exist() {
     let s = TestServer::start().await;
+    let token = s
+        .service
+        .create_token("ann", None, false)
+        .await
+        .unwrap()
+        .secret;
     let r = s
         .http
         .request(Method::OPTIONS, s.url("/tus/"))
@@ -286,7 +292,10 @@ async fn cors_for_pages_on_any_origin() {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    assert_eq!(header(&r, "access-control-allow-origin"), "*");
+    assert_eq!(
+        header(&r, "access-control-allow-origin"),
+        "https://app.example"
+    );
     assert!(header(&r, "access-control-allow-methods").contains("PATCH"));
     let allowed = header(&r, "access-control-allow-headers").to_ascii_lowercase();
     for h in [
@@ -306,12 +315,16 @@ async fn cors_for_pages_on_any_origin() {
     let r = s
         .tus(Method::POST, "/tus/")
         .header("origin", "https://app.example")
+        .bearer_auth(&token)
         .header("upload-length", 5)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(header(&r, "access-control-allow-origin"), "*");
+    assert_eq!(
+        header(&r, "access-control-allow-origin"),
+        "https://app.example"
+    );
     let exposed = header(&r, "access-control-expose-headers").to_ascii_lowercase();
     for h in [
         "location",

@@ -13,7 +13,6 @@
 //! [`BlobStore::put_blobs`]: tusk_core::store::BlobStore::put_blobs
 
 use std::collections::BTreeSet;
-use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +20,7 @@ use bytes::Bytes;
 use tusk_core::model::BlobId;
 use tusk_core::store::StoreResult;
 
-use super::{FsStore, blocking, start_writeback, sync_folder};
+use super::{FsStore, blocking, private, start_writeback, sync_folder};
 
 /// How many threads wait for a batch's syncs side by side. Waiting costs
 /// no CPU: more threads than cores is the point, so that the file system
@@ -93,7 +92,7 @@ fn write_and_sync(puts: &[Put]) -> io::Result<()> {
 fn write_sync_rename(puts: &[Put], made: &mut usize, renamed: &mut usize) -> io::Result<()> {
     let mut files = Vec::with_capacity(puts.len());
     for put in puts {
-        let mut file = OpenOptions::new()
+        let mut file = private::options()
             .write(true)
             .create_new(true)
             .open(&put.part)?;

@@ -14,6 +14,12 @@
 //! of the file. Small whole blobs skip the chunk path: `batch` writes
 //! many at once and syncs them together. Names on disk are blob ids chosen
 //! by the server, never anything a client sent.
+//!
+//! Only the server's user may read the store: folders are created 0700
+//! and files 0600, whatever the umask ([`private`]). Opening a store made
+//! with looser modes tightens `blobs/` and `parts/`, which closes every
+//! file under them; the root itself is left as it is, since it may be a
+//! folder the operator also uses for other things.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -24,6 +30,7 @@ use std::sync::Arc;
 
 mod batch;
 mod direct;
+pub mod private;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -53,11 +60,15 @@ impl FsStore {
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         let blobs = root.join("blobs");
-        std::fs::create_dir_all(root.join("parts"))?;
+        private::create_dir(&root)?;
+        for dir in [root.join("parts"), blobs.clone()] {
+            private::create_dir(&dir)?;
+            private::tighten(&dir)?;
+        }
         // All 256 fan-out folders up front: a commit never creates a folder,
         // so a rename never lands in one whose own entry is not yet durable.
         for prefix in 0..=255u8 {
-            std::fs::create_dir_all(blobs.join(format!("{prefix:02x}")))?;
+            private::create_dir(&blobs.join(format!("{prefix:02x}")))?;
         }
         sync_dir(&blobs)?;
         sync_dir(&root)?;
@@ -147,7 +158,7 @@ impl BlobStore for FsStore {
         let path = self.part_path(blob);
         let (parts, fsync) = (self.root.join("parts"), self.fsync);
         blocking(move || {
-            let file = OpenOptions::new()
+            let file = private::options()
                 .write(true)
                 .create_new(true)
                 .open(&path)?;

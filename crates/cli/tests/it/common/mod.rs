@@ -27,11 +27,19 @@ impl Server {
 
     /// Starts it listening on `addr`.
     pub fn start_at(data: &Path, addr: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tusk"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
+        command
             .args(["serve", "--listen", addr, "--data"])
             .arg(data)
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Starts `command` (a `tusk serve` command line) with stdout piped and
+    /// stderr dropped, and waits for its "listening on" line.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
