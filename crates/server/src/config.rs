@@ -155,6 +155,7 @@ impl ServeConfig {
             buffer_memory: self.buffer_memory,
             max_uploads: self.max_uploads_per_owner,
             body_idle_timeout: self.body_timeout,
+            ..Limits::default()
         }
     }
 }

@@ -9,9 +9,10 @@
 //! copy is the only one on the way to the disk, and block digests are ready
 //! the moment the last byte is written: nothing is ever read back.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::StreamExt;
 
 use crate::checksum::Verifier;
@@ -19,13 +20,33 @@ use crate::error::{Error, Result};
 use crate::hash::BlockHasher;
 use crate::store::{ByteStream, ChunkWriter};
 
-use super::buffers::Buffers;
+use super::buffers::{ALIGN, Buffers};
 
 /// Most bytes held per batch: a request holds at most two (one being
 /// written and hashed, the next being read).
 pub(crate) const BATCH: usize = 512 * 1024;
 
+/// How long a batch that has bytes waits for more before it is handed on.
+///
+/// Memory is counted for bytes in hand, so a batch waiting on the network
+/// costs the budget only what already arrived; handing it on the moment
+/// the network has nothing ready would free even that sooner, but at the
+/// pace of a network slower than the server it would cut the body into
+/// batches of a few KiB, each paying for its own store write and hashing
+/// task. Waiting this long lets a batch fill at any rate above
+/// `BATCH / LINGER` (100 MB/s), while a client that sends less holds
+/// budget only for what it sent in the last few milliseconds.
+const LINGER: Duration = Duration::from_millis(5);
+
 /// A request body, read in batches.
+///
+/// Bytes are counted against the budget as they arrive, not before: a
+/// batch starts once a block's worth ([`ALIGN`]) is in hand (or the body
+/// ended), takes more while it keeps coming (for at most [`LINGER`]), and
+/// is handed on with what it has. Until the batch is full, it hands on
+/// whole blocks only and keeps the rest for the next one, so that batches
+/// stay aligned for `O_DIRECT` writes; those few bytes wait with the
+/// connection, uncounted, like the HTTP server's own read buffer.
 pub(crate) struct Body {
     stream: ByteStream,
     buffers: Buffers,
@@ -33,8 +54,9 @@ pub(crate) struct Body {
     /// vanished without closing its connection must not hold a chunk's
     /// lock forever.
     idle: Duration,
-    /// Bytes received but not handed out yet.
-    pending: Bytes,
+    /// Bytes received but not handed out yet, in order.
+    in_hand: VecDeque<Bytes>,
+    in_hand_len: usize,
     done: bool,
     /// A read error held back until the bytes before it are handed out.
     failed: Option<Error>,
@@ -46,45 +68,93 @@ impl Body {
             stream,
             buffers,
             idle,
-            pending: Bytes::new(),
+            in_hand: VecDeque::new(),
+            in_hand_len: 0,
             done: false,
             failed: None,
         }
     }
 
     /// Up to `max` (≤ [`BATCH`]) next bytes; `None` once the body ended. A
-    /// read error of the body (a client that went away) is an error.
+    /// read error of the body (a client that went away) is an error, and
+    /// so is [`Error::Busy`] when the budget has no room in time.
     pub(crate) async fn next_batch(&mut self, max: usize) -> Result<Option<Bytes>> {
         let max = max.min(BATCH);
         if max == 0 {
             return Ok(Some(Bytes::new()));
         }
-        if self.pending.is_empty() {
-            match self.next_frame().await? {
-                Some(frame) => self.pending = frame,
-                None => return Ok(None),
+        // Wait for a block's worth, holding no budget.
+        while self.in_hand_len < max.min(ALIGN) && !self.ended() {
+            self.receive().await;
+        }
+        if self.in_hand_len == 0 {
+            return match self.failed.take() {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
+        }
+        let mut counted = self.in_hand_len.min(max);
+        let mut share = self.buffers.reserve(counted).await?;
+        // Take what keeps coming while the budget has room for it now.
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        while counted == self.in_hand_len && counted < max && !self.ended() {
+            tokio::select! {
+                biased;
+                () = self.receive() => {}
+                () = &mut linger => break,
+            }
+            let wanted = self.in_hand_len.min(max);
+            if self.buffers.try_grow(&mut share, wanted) {
+                counted = wanted;
             }
         }
-        // Memory is taken once bytes are there to fill it.
-        let mut batch = self.buffers.take(max).await;
-        loop {
-            let n = batch.room().min(self.pending.len());
-            batch.extend_from_slice(&self.pending[..n]);
-            self.pending.advance(n);
-            if batch.room() == 0 {
-                break;
+        let everything = self.ended() && counted == self.in_hand_len;
+        let len = if counted == max || everything {
+            counted
+        } else {
+            counted / ALIGN * ALIGN
+        };
+        let mut batch = self.buffers.batch(share, len);
+        while batch.room() > 0 {
+            let front = self.in_hand.front_mut().expect("counted bytes are in hand");
+            let n = batch.room().min(front.len());
+            batch.extend_from_slice(&front[..n]);
+            front.advance(n);
+            if front.is_empty() {
+                self.in_hand.pop_front();
             }
-            match self.next_frame().await {
-                Ok(Some(frame)) => self.pending = frame,
-                Ok(None) => break,
-                // Hand out what arrived; report the failure next time.
-                Err(e) => {
-                    self.failed = Some(e);
-                    break;
-                }
+        }
+        self.in_hand_len -= len;
+        if self.in_hand_len > 0 && self.in_hand_len < ALIGN {
+            // A few bytes: copied out, so that they do not keep the much
+            // larger buffer they were received in.
+            let mut rest = BytesMut::with_capacity(self.in_hand_len);
+            for piece in self.in_hand.drain(..) {
+                rest.extend_from_slice(&piece);
             }
+            self.in_hand.push_back(rest.freeze());
         }
         Ok(Some(batch.freeze()))
+    }
+
+    /// Whether the body will bring no more bytes (it ended or failed).
+    fn ended(&self) -> bool {
+        self.done || self.failed.is_some()
+    }
+
+    /// Adds the next frame to the bytes in hand, or notes the end or the
+    /// failure of the body. Cancel-safe: nothing is lost if it is dropped
+    /// while waiting.
+    async fn receive(&mut self) {
+        match self.next_frame().await {
+            Ok(Some(frame)) => {
+                self.in_hand_len += frame.len();
+                self.in_hand.push_back(frame);
+            }
+            Ok(None) => {}
+            Err(e) => self.failed = Some(e),
+        }
     }
 
     /// The next non-empty frame, `None` at the end.
@@ -112,16 +182,20 @@ impl Body {
 
     /// Whether more bytes follow; reads at most one frame ahead.
     pub(crate) async fn has_more(&mut self) -> Result<bool> {
-        if self.pending.is_empty() {
-            self.pending = self.next_frame().await?.unwrap_or_default();
+        if self.in_hand_len == 0
+            && let Some(frame) = self.next_frame().await?
+        {
+            self.in_hand_len = frame.len();
+            self.in_hand.push_back(frame);
         }
-        Ok(!self.pending.is_empty())
+        Ok(self.in_hand_len > 0)
     }
 
     /// Reads and drops up to `limit` bytes (a little more if a frame ends
     /// past it); returns how many there were.
     pub(crate) async fn drain(&mut self, limit: u64) -> Result<u64> {
-        let mut seen = std::mem::take(&mut self.pending).len() as u64;
+        let mut seen = std::mem::take(&mut self.in_hand_len) as u64;
+        self.in_hand.clear();
         while seen <= limit {
             match self.next_frame().await? {
                 Some(frame) => seen += frame.len() as u64,
@@ -220,8 +294,72 @@ mod tests {
         Box::pin(futures::stream::iter(frames))
     }
 
+    const BUDGET: usize = 4 * BATCH;
+
     fn buffers() -> Buffers {
-        Buffers::new(4 * BATCH as u64, BATCH)
+        Buffers::new(BUDGET as u64, BATCH, Duration::from_secs(10))
+    }
+
+    /// A body fed by hand, frame by frame.
+    fn fed() -> (
+        futures::channel::mpsc::UnboundedSender<std::io::Result<Bytes>>,
+        ByteStream,
+    ) {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        (tx, Box::pin(rx))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_holds_no_more_budget_than_its_bytes() {
+        let buffers = buffers();
+        let (tx, stream) = fed();
+        let mut body = Body::new(stream, Duration::from_secs(60), buffers.clone());
+        tx.unbounded_send(Ok(Bytes::from_static(b"abc"))).unwrap();
+        let batch = {
+            let mut next = std::pin::pin!(body.next_batch(BATCH));
+            assert!(futures::poll!(next.as_mut()).is_pending());
+            assert_eq!(buffers.available(), BUDGET, "3 bytes wait uncounted");
+            tx.unbounded_send(Ok(Bytes::from(vec![1u8; 5000]))).unwrap();
+            assert!(futures::poll!(next.as_mut()).is_pending());
+            assert_eq!(buffers.available(), BUDGET - 5 * 1024, "5003 bytes");
+            // Nothing more comes: the whole blocks are handed on…
+            next.await.unwrap().unwrap()
+        };
+        assert_eq!(batch.len(), ALIGN);
+        assert_eq!(&batch[..3], b"abc");
+        assert_eq!(buffers.available(), BUDGET - ALIGN);
+        // …and waiting for the rest holds nothing more.
+        {
+            let mut next = std::pin::pin!(body.next_batch(BATCH));
+            assert!(futures::poll!(next.as_mut()).is_pending());
+            drop(batch);
+            assert_eq!(buffers.available(), BUDGET);
+            drop(tx);
+            assert_eq!(next.await.unwrap().unwrap().len(), 5003 - ALIGN);
+        }
+        assert!(body.next_batch(BATCH).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_keeps_coming_fills_whole_batches() {
+        let sizes = [64 * 1024; 20];
+        let mut body = Body::new(frames(&sizes), Duration::from_secs(5), buffers());
+        let mut lens = Vec::new();
+        while let Some(b) = body.next_batch(BATCH).await.unwrap() {
+            lens.push(b.len());
+        }
+        assert_eq!(lens, [BATCH, BATCH, 4 * 64 * 1024]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_that_stays_taken_is_busy() {
+        let buffers = Buffers::new(2 * BATCH as u64, BATCH, Duration::from_secs(10));
+        let taken = buffers.reserve(2 * BATCH).await.unwrap();
+        let mut body = Body::new(frames(&[BATCH]), Duration::from_secs(5), buffers.clone());
+        let err = body.next_batch(BATCH).await.unwrap_err();
+        assert!(matches!(&err, Error::Busy), "{err:?}");
+        drop(taken);
+        assert_eq!(body.next_batch(BATCH).await.unwrap().unwrap().len(), BATCH);
     }
 
     #[tokio::test]

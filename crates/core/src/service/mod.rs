@@ -79,6 +79,9 @@ pub struct Limits {
     /// The most memory spent on bytes between the network and the store,
     /// over all requests (see `buffers`).
     pub buffer_memory: u64,
+    /// How long a request waits for that memory before it fails with
+    /// [`Error::Busy`].
+    pub memory_wait: Duration,
     /// The most unfinished uploads one owner may have at once.
     pub max_uploads: u32,
 }
@@ -90,6 +93,7 @@ impl Default for Limits {
             upload_ttl: Duration::from_secs(24 * 3600),
             body_idle_timeout: Duration::from_secs(60),
             buffer_memory: 32 << 20,
+            memory_wait: Duration::from_secs(10),
             max_uploads: 1000,
         }
     }
@@ -123,7 +127,7 @@ impl UploadService {
         UploadService {
             store,
             catalog,
-            buffers: Buffers::new(limits.buffer_memory, ingest::BATCH),
+            buffers: Buffers::new(limits.buffer_memory, ingest::BATCH, limits.memory_wait),
             limits,
             access: access::AccessState::default(),
         }
