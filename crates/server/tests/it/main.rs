@@ -8,6 +8,7 @@ mod append;
 mod bad_input;
 mod concat;
 mod downloads;
+mod fairness;
 mod flow;
 mod form_batches;
 mod page;
