@@ -51,10 +51,10 @@ trap cleanup EXIT
 upload_once() {
     start_server "$tusk" "$work/fair-data"
     if [ "$1" = drips ]; then
-        coproc DRIP { exec python3 "$root/bench/drip.py" "$url" "$drips" "$rate"; }
-        dripper=$DRIP_PID
-        local line
-        read -r line <&"${DRIP[0]}"
+        local line out
+        exec {out}< <(exec python3 "$root/bench/drip.py" "$url" "$drips" "$rate")
+        dripper=$!
+        read -r line <&"$out"
         [ "$line" = dripping ] || { echo "the drips did not start" >&2; exit 1; }
     fi
     local t0 t1

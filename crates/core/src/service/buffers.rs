@@ -182,6 +182,19 @@ impl Batch {
         self.cap - self.bytes.len()
     }
 
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Removes the bytes from `at` on and returns a copy of them (the
+    /// batch keeps its share of the budget).
+    pub fn split_off(&mut self, at: usize) -> Bytes {
+        let rest = Bytes::copy_from_slice(&self.bytes[at..]);
+        self.bytes.truncate(at);
+        rest
+    }
+
     pub fn extend_from_slice(&mut self, data: &[u8]) {
         assert!(data.len() <= self.room(), "a batch holds what it counts");
         self.bytes.extend_from_slice(data);

@@ -13,14 +13,14 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::checksum::Verifier;
 use crate::error::{Error, Result};
 use crate::hash::BlockHasher;
 use crate::store::{ByteStream, ChunkWriter};
 
-use super::buffers::{ALIGN, Buffers};
+use super::buffers::{ALIGN, Batch, Buffers};
 
 /// Most bytes held per batch: a request holds at most two (one being
 /// written and hashed, the next being read).
@@ -28,25 +28,30 @@ pub(crate) const BATCH: usize = 512 * 1024;
 
 /// How long a batch that has bytes waits for more before it is handed on.
 ///
-/// Memory is counted for bytes in hand, so a batch waiting on the network
-/// costs the budget only what already arrived; handing it on the moment
-/// the network has nothing ready would free even that sooner, but at the
-/// pace of a network slower than the server it would cut the body into
-/// batches of a few KiB, each paying for its own store write and hashing
-/// task. Waiting this long lets a batch fill at any rate above
-/// `BATCH / LINGER` (100 MB/s), while a client that sends less holds
-/// budget only for what it sent in the last few milliseconds.
+/// Handing a batch on the moment the network has nothing ready would free
+/// its memory soonest, but at the pace of a network slower than the
+/// server it would cut the body into batches of a few KiB, each paying for
+/// its own store write and hashing task. Waiting this long lets a batch
+/// fill at any rate above `BATCH / LINGER` (100 MB/s), while a client that
+/// pauses holds its batch only for these few milliseconds past its last
+/// bytes.
 const LINGER: Duration = Duration::from_millis(5);
+
+/// Bytes in hand at the start of a batch that show a client sending as fast
+/// as the server reads: half of what the HTTP server reads at once at most.
+const STREAM_AT: usize = 32 * 1024;
 
 /// A request body, read in batches.
 ///
-/// Bytes are counted against the budget as they arrive, not before: a
-/// batch starts once a block's worth ([`ALIGN`]) is in hand (or the body
-/// ended), takes more while it keeps coming (for at most [`LINGER`]), and
-/// is handed on with what it has. Until the batch is full, it hands on
-/// whole blocks only and keeps the rest for the next one, so that batches
-/// stay aligned for `O_DIRECT` writes; those few bytes wait with the
-/// connection, uncounted, like the HTTP server's own read buffer.
+/// Memory is taken for bytes in hand, not for bytes to come: a batch
+/// starts once a block's worth ([`ALIGN`]) is in hand (or the body ended),
+/// takes more while it keeps coming (for at most [`LINGER`]),
+/// and is handed on with what it has. A client with more bytes ready at
+/// once takes a whole batch of the budget right away (it fills it within
+/// moments); any other is counted frame by frame. Until the batch is full,
+/// it hands on whole blocks only and keeps the rest for the next one, so
+/// that batches stay aligned for `O_DIRECT` writes; those few bytes wait
+/// with the connection, uncounted, like the HTTP server's own read buffer.
 pub(crate) struct Body {
     stream: ByteStream,
     buffers: Buffers,
@@ -93,9 +98,61 @@ impl Body {
                 None => Ok(None),
             };
         }
+        // A client that has many bytes or more frames ready at once is
+        // sending as fast as the
+        // server reads: its batch will fill within moments, so it takes a
+        // whole batch of the budget now and its frames are copied as they
+        // come, while still in the CPU's cache. Anything slower is counted
+        // frame by frame and copied when the batch is handed on.
+        let streaming = self.in_hand_len >= max.min(STREAM_AT)
+            || (self.receive().now_or_never().is_some() && !self.ended());
+        let batch = if streaming {
+            self.streaming_batch(max).await?
+        } else {
+            self.trickling_batch(max).await?
+        };
+        if self.in_hand_len > 0 && self.in_hand_len < ALIGN {
+            // A few bytes: copied out, so that they do not keep the much
+            // larger buffer they were received in.
+            let mut rest = BytesMut::with_capacity(self.in_hand_len);
+            for piece in self.in_hand.drain(..) {
+                rest.extend_from_slice(&piece);
+            }
+            self.in_hand.push_back(rest.freeze());
+        }
+        Ok(Some(batch.freeze()))
+    }
+
+    /// A batch of `max` bytes of the budget, filled as frames arrive until
+    /// it is full, the body ends, or nothing came for [`LINGER`].
+    async fn streaming_batch(&mut self, max: usize) -> Result<Batch> {
+        let mut batch = self.buffers.batch(self.buffers.reserve(max).await?, max);
+        self.fill(&mut batch);
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        while batch.room() > 0 && !self.ended() {
+            tokio::select! {
+                biased;
+                () = self.receive() => self.fill(&mut batch),
+                () = &mut linger => break,
+            }
+        }
+        if batch.room() > 0 && !(self.ended() && self.in_hand_len == 0) {
+            // More is to come: whole blocks now, the rest with it.
+            let rest = batch.split_off(batch.len() / ALIGN * ALIGN);
+            if !rest.is_empty() {
+                self.in_hand_len += rest.len();
+                self.in_hand.push_front(rest);
+            }
+        }
+        Ok(batch)
+    }
+
+    /// A batch counted by the bytes in hand, frame by frame: takes what
+    /// keeps coming for [`LINGER`] while the budget has room for it now.
+    async fn trickling_batch(&mut self, max: usize) -> Result<Batch> {
         let mut counted = self.in_hand_len.min(max);
         let mut share = self.buffers.reserve(counted).await?;
-        // Take what keeps coming while the budget has room for it now.
         let linger = tokio::time::sleep(LINGER);
         tokio::pin!(linger);
         while counted == self.in_hand_len && counted < max && !self.ended() {
@@ -113,29 +170,27 @@ impl Body {
         let len = if counted == max || everything {
             counted
         } else {
+            // More is to come: whole blocks now, the rest with it.
             counted / ALIGN * ALIGN
         };
         let mut batch = self.buffers.batch(share, len);
-        while batch.room() > 0 {
-            let front = self.in_hand.front_mut().expect("counted bytes are in hand");
+        self.fill(&mut batch);
+        Ok(batch)
+    }
+
+    /// Copies bytes in hand into `batch`, as many as it has room for.
+    fn fill(&mut self, batch: &mut Batch) {
+        while batch.room() > 0
+            && let Some(front) = self.in_hand.front_mut()
+        {
             let n = batch.room().min(front.len());
             batch.extend_from_slice(&front[..n]);
             front.advance(n);
+            self.in_hand_len -= n;
             if front.is_empty() {
                 self.in_hand.pop_front();
             }
         }
-        self.in_hand_len -= len;
-        if self.in_hand_len > 0 && self.in_hand_len < ALIGN {
-            // A few bytes: copied out, so that they do not keep the much
-            // larger buffer they were received in.
-            let mut rest = BytesMut::with_capacity(self.in_hand_len);
-            for piece in self.in_hand.drain(..) {
-                rest.extend_from_slice(&piece);
-            }
-            self.in_hand.push_back(rest.freeze());
-        }
-        Ok(Some(batch.freeze()))
     }
 
     /// Whether the body will bring no more bytes (it ended or failed).
