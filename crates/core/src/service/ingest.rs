@@ -395,6 +395,25 @@ mod tests {
         assert!(body.next_batch(BATCH).await.unwrap().is_none());
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_then_silence_holds_the_budget_no_longer_than_the_linger() {
+        let buffers = buffers();
+        let (tx, stream) = fed();
+        let mut body = Body::new(stream, Duration::from_secs(60), buffers.clone());
+        for _ in 0..2 {
+            tx.unbounded_send(Ok(Bytes::from(vec![2u8; 64 * 1024 + 100])))
+                .unwrap();
+        }
+        let started = tokio::time::Instant::now();
+        let batch = body.next_batch(BATCH).await.unwrap().unwrap();
+        assert_eq!(started.elapsed(), LINGER);
+        assert_eq!(batch.len(), 2 * 64 * 1024, "whole blocks, the rest kept");
+        drop(batch);
+        let mut next = std::pin::pin!(body.next_batch(BATCH));
+        assert!(futures::poll!(next.as_mut()).is_pending());
+        assert_eq!(buffers.available(), BUDGET, "200 bytes wait uncounted");
+    }
+
     #[tokio::test]
     async fn a_body_that_keeps_coming_fills_whole_batches() {
         let sizes = [64 * 1024; 20];
