@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::hash::BlockHasher;
 use crate::store::{ByteStream, ChunkWriter};
 
-use super::buffers::{ALIGN, Batch, Buffers};
+use super::buffers::{ALIGN, Batch, Buffers, Share};
 
 /// Most bytes held per batch: a request holds at most two (one being
 /// written and hashed, the next being read).
@@ -32,14 +32,17 @@ pub(crate) const BATCH: usize = 512 * 1024;
 /// Handing a batch on the moment the network has nothing ready would free
 /// its memory soonest, but at the pace of a network slower than the
 /// server it would cut the body into batches of a few KiB, each paying for
-/// its own store write and hashing task. Waiting this long lets a batch
-/// fill at any rate above `BATCH / LINGER` (100 MB/s), while a client that
-/// pauses holds its batch only for these few milliseconds past its last
-/// bytes.
-const LINGER: Duration = Duration::from_millis(5);
+/// its own store write and hashing task (and a batch taken whole would
+/// count far more than it holds). Waiting this long lets a batch fill at
+/// any rate above `BATCH / LINGER` (10 MB/s). A client that pauses holds
+/// a batch counted by its bytes for these moments, or a whole one if it
+/// sent [`STREAM_AT`] bytes: to keep one taken all the time, a client must
+/// send that much every `LINGER`, 640 KB/s, and it still waits its turn
+/// behind every other request.
+const LINGER: Duration = Duration::from_millis(50);
 
-/// Bytes in hand at the start of a batch that show a client sending as fast
-/// as the server reads: half of the most the HTTP server reads at once.
+/// Bytes in hand that show a client sending as fast as the server reads:
+/// half of the most the HTTP server reads at once.
 const STREAM_AT: usize = 32 * 1024;
 
 /// A request body, read in batches.
@@ -47,9 +50,10 @@ const STREAM_AT: usize = 32 * 1024;
 /// Memory is taken for bytes in hand, not for bytes to come: a batch
 /// starts once a block's worth ([`ALIGN`]) is in hand (or the body ended),
 /// takes more while it keeps coming (waiting on it [`LINGER`] at most),
-/// and is handed on with what it has. A client with more bytes ready at
-/// once takes a whole batch of the budget right away (it fills it within
-/// moments); any other is counted frame by frame. Until the batch is full,
+/// and is handed on with what it has. It is counted frame by frame until
+/// [`STREAM_AT`] bytes came; then it takes a whole batch of the budget (it
+/// will fill it within moments) and frames are copied into it as they
+/// come. Until the batch is full,
 /// it hands on whole blocks only and keeps the rest for the next one, so
 /// that batches stay aligned for `O_DIRECT` writes; those few bytes wait
 /// with the connection, uncounted, like the HTTP server's own read buffer.
@@ -101,16 +105,16 @@ impl Body {
         }
         // A client that sends as fast as the server reads hands over large
         // frames: its batch will fill within moments, so it takes a whole
-        // batch of the budget now and its frames are copied as they come,
-        // while still in the CPU's cache. Anything slower is counted frame
-        // by frame and copied when the batch is handed on. (Either holds
-        // its batch at most `LINGER`: to keep a whole batch taken, a client
-        // must send `STREAM_AT` bytes at once every 5 ms, 6.4 MB/s.)
-        let streaming = self.in_hand_len >= max.min(STREAM_AT);
-        let batch = if streaming {
-            self.streaming_batch(max).await?
+        // batch of the budget (waiting its turn for it) and its frames are
+        // copied as they come, while still in the CPU's cache. Anything
+        // else is counted frame by frame, and turns into such a batch once
+        // as many bytes came and the budget has the room at once.
+        let mut waited = Duration::ZERO;
+        let batch = if self.in_hand_len >= max.min(STREAM_AT) {
+            let share = self.buffers.reserve(max).await?;
+            self.streaming_batch(share, max, &mut waited).await
         } else {
-            self.trickling_batch(max).await?
+            self.trickling_batch(max, &mut waited).await?
         };
         if self.in_hand_len > 0 && self.in_hand_len < ALIGN {
             // A few bytes: copied out, so that they do not keep the much
@@ -124,13 +128,13 @@ impl Body {
         Ok(Some(batch.freeze()))
     }
 
-    /// A batch of `max` bytes of the budget, filled as frames arrive until
-    /// it is full, the body ends, or it waited [`LINGER`] in all.
-    async fn streaming_batch(&mut self, max: usize) -> Result<Batch> {
-        let mut batch = self.buffers.batch(self.buffers.reserve(max).await?, max);
+    /// A batch of `max` bytes of the budget (`share`), filled as frames
+    /// arrive until it is full, the body ends, or it waited [`LINGER`] in
+    /// all.
+    async fn streaming_batch(&mut self, share: Share, max: usize, waited: &mut Duration) -> Batch {
+        let mut batch = self.buffers.batch(share, max);
         self.fill(&mut batch);
-        let mut waited = Duration::ZERO;
-        while batch.room() > 0 && !self.ended() && self.receive_within(&mut waited).await {
+        while batch.room() > 0 && !self.ended() && self.receive_within(waited).await {
             self.fill(&mut batch);
         }
         if batch.room() > 0 && !(self.ended() && self.in_hand_len == 0) {
@@ -141,20 +145,22 @@ impl Body {
                 self.in_hand.push_front(rest);
             }
         }
-        Ok(batch)
+        batch
     }
 
     /// A batch counted by the bytes in hand, frame by frame: takes what
-    /// keeps coming for [`LINGER`] while the budget has room for it now.
-    async fn trickling_batch(&mut self, max: usize) -> Result<Batch> {
+    /// keeps coming, while the budget has room for it now, until it waited
+    /// [`LINGER`] in all; streams once [`STREAM_AT`] bytes came.
+    async fn trickling_batch(&mut self, max: usize, waited: &mut Duration) -> Result<Batch> {
         let mut counted = self.in_hand_len.min(max);
         let mut share = self.buffers.reserve(counted).await?;
-        let mut waited = Duration::ZERO;
-        while counted == self.in_hand_len
-            && counted < max
-            && !self.ended()
-            && self.receive_within(&mut waited).await
-        {
+        while counted == self.in_hand_len && counted < max && !self.ended() {
+            if counted >= STREAM_AT && self.buffers.try_grow(&mut share, max) {
+                return Ok(self.streaming_batch(share, max, waited).await);
+            }
+            if !self.receive_within(waited).await {
+                break;
+            }
             let wanted = self.in_hand_len.min(max);
             if self.buffers.try_grow(&mut share, wanted) {
                 counted = wanted;
