@@ -74,6 +74,10 @@ pub enum Error {
     TooManyUploads { max: u32 },
     #[error("the request body arrived too slowly")]
     TooSlow,
+    /// The server's memory for bytes in flight stayed taken for longer than
+    /// a request may wait for it; worth retrying.
+    #[error("the server is busy receiving other uploads; try again shortly")]
+    Busy,
     #[error("a proof needs {expected} block digests, in the order of the challenge")]
     InvalidProof { expected: usize },
     #[error(transparent)]

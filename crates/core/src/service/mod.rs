@@ -82,6 +82,9 @@ pub struct Limits {
     /// The most memory spent on bytes between the network and the store,
     /// over all requests (see `buffers`).
     pub buffer_memory: u64,
+    /// How long a request waits for that memory before it fails with
+    /// [`Error::Busy`].
+    pub memory_wait: Duration,
     /// The most unfinished uploads one owner may have at once.
     pub max_uploads: u32,
     /// How many proofs of possession one owner may have checked per
@@ -99,6 +102,7 @@ impl Default for Limits {
             upload_ttl: Duration::from_secs(24 * 3600),
             body_idle_timeout: Duration::from_secs(60),
             buffer_memory: 32 << 20,
+            memory_wait: Duration::from_secs(10),
             max_uploads: 1000,
             proofs_per_minute: 30,
             rename_after: Duration::from_secs(30),
@@ -136,7 +140,7 @@ impl UploadService {
         UploadService {
             store,
             catalog,
-            buffers: Buffers::new(limits.buffer_memory, ingest::BATCH),
+            buffers: Buffers::new(limits.buffer_memory, ingest::BATCH, limits.memory_wait),
             proofs: governor::RateLimiter::keyed(governor::Quota::per_minute(
                 std::num::NonZeroU32::new(limits.proofs_per_minute.max(1)).expect("at least 1"),
             )),

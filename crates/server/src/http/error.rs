@@ -14,6 +14,10 @@ use tusk_core::name::NameError;
 /// by then one may well have finished.
 const RETRY_AFTER_SECS: u32 = 60;
 
+/// What `Retry-After` says when the server had no memory free for a
+/// request's bytes in time: others' bytes are written within moments.
+const BUSY_RETRY_AFTER_SECS: u32 = 1;
+
 /// Everything an HTTP door can answer with instead of success.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -114,6 +118,7 @@ impl ApiError {
                 C::QuotaExceeded { .. } => "quota_exceeded",
                 C::TooManyUploads { .. } => "too_many_uploads",
                 C::TooSlow => "request_timeout",
+                C::Busy => "server_busy",
                 C::InvalidProof { .. } => "invalid_proof",
                 C::Store(_) | C::Catalog(_) => "internal",
             },
@@ -181,6 +186,7 @@ pub fn core_status(e: &CoreError) -> StatusCode {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        C::Busy => StatusCode::SERVICE_UNAVAILABLE,
         C::Store(_) | C::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -196,7 +202,9 @@ impl ApiError {
     /// The error's JSON body under `status` (a door with its own status
     /// conventions, like tus, picks the status; the body stays the same).
     pub fn render(self, status: StatusCode) -> Response {
-        if status.is_server_error() {
+        if matches!(self, ApiError::Core(CoreError::Busy)) {
+            tracing::warn!("no memory free for a request's bytes in time: answered 503");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, detail = ?self, "request failed");
         }
         let mut error = json!({ "code": self.code(), "message": self.message() });
@@ -230,6 +238,12 @@ impl ApiError {
                 headers.insert(
                     axum::http::header::RETRY_AFTER,
                     HeaderValue::from(RETRY_AFTER_SECS),
+                );
+            }
+            ApiError::Core(CoreError::Busy) => {
+                headers.insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from(BUSY_RETRY_AFTER_SECS),
                 );
             }
             // A client that sends too slowly is not kept on the line.

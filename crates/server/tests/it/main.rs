@@ -9,6 +9,7 @@ mod bad_input;
 mod concat;
 mod downloads;
 mod exposure;
+mod fairness;
 mod flow;
 mod form_batches;
 mod form_limits;

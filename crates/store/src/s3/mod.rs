@@ -21,9 +21,11 @@
 //! chunk stores the bytes it brought as one small *piece* object, and the
 //! append that fills the chunk uploads the part from the pieces plus its
 //! own bytes (see [`part`]). A part is held in memory while it is written,
-//! so memory per chunk in flight is at most the chunk size; all parts in
-//! memory together stay within [`S3Config::part_memory`].
+//! taking memory as its bytes arrive; all parts in memory together stay
+//! within [`S3Config::part_memory`], and a part that finds no room goes to
+//! a temporary file until it is sent (see [`memory`]).
 
+mod memory;
 mod part;
 
 use std::ops::Range;
@@ -40,11 +42,11 @@ use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
     RetryConfig,
 };
-use tokio::sync::Semaphore;
 use tusk_core::hash::BLOCK_SIZE;
 use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
 use tusk_core::store::{BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
 
+use memory::PartMemory;
 use part::PartWriter;
 
 /// The smallest chunk on S3: 8 MiB (S3 wants parts of at least 5 MiB but
@@ -69,15 +71,12 @@ pub struct S3Config {
     /// ones (`BUCKET.ENDPOINT/KEY`); most self-hosted stores want this.
     pub path_style: bool,
     /// The most bytes of parts held in memory at once, over all chunks in
-    /// flight; a chunk write waits for room before it starts.
+    /// flight; past it, parts wait in temporary files until they are sent.
     pub part_memory: u64,
 }
 
 /// The default of [`S3Config::part_memory`]: 1 GiB.
 pub const DEFAULT_PART_MEMORY: u64 = 1 << 30;
-
-/// Memory is counted in MiB.
-const MEMORY_UNIT: u64 = 1 << 20;
 
 impl S3Config {
     /// Parses `s3://BUCKET[/PREFIX]`.
@@ -112,9 +111,8 @@ pub(crate) struct Inner {
     pub(crate) s3: AmazonS3,
     /// `""` or `"some/prefix/"`.
     prefix: String,
-    /// Room for parts held in memory, in MiB.
-    memory: Arc<Semaphore>,
-    memory_units: u32,
+    /// Room for parts held in memory.
+    pub(crate) memory: PartMemory,
 }
 
 /// Turns an `object_store` error into the store's: "not found" stays
@@ -165,19 +163,20 @@ impl S3Store {
             "" => String::new(),
             p => format!("{p}/"),
         };
-        let memory_units = u32::try_from(config.part_memory.div_ceil(MEMORY_UNIT))
-            .unwrap_or(u32::MAX)
-            .clamp(1, Semaphore::MAX_PERMITS as u32);
         let store = S3Store {
             inner: Arc::new(Inner {
                 s3,
                 prefix,
-                memory: Arc::new(Semaphore::new(memory_units as usize)),
-                memory_units,
+                memory: PartMemory::new(config.part_memory),
             }),
         };
         store.prove().await?;
         Ok(store)
+    }
+
+    /// Bytes of parts held in memory right now.
+    pub fn part_memory_in_use(&self) -> u64 {
+        self.inner.memory.in_use()
     }
 
     /// Writes the marker object and reads it back.
@@ -298,24 +297,12 @@ impl BlobStore for S3Store {
         if start > chunk.len {
             return Err(StoreError::OutOfBounds);
         }
-        // Room for the whole part, taken up front: a writer never waits
-        // holding part of it, so writers cannot starve each other.
-        let units = u32::try_from(chunk.len.div_ceil(MEMORY_UNIT))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.inner.memory_units);
-        let room = self
-            .inner
-            .memory
-            .clone()
-            .acquire_many_owned(units)
-            .await
-            .map_err(|_| StoreError::Backend("the store is closed".into()))?;
+        // Memory is taken as bytes arrive, not here.
         Ok(Box::new(PartWriter::new(
             self.inner.clone(),
             staging.clone(),
             chunk,
             start,
-            room,
         )))
     }
 

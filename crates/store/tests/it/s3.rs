@@ -10,7 +10,7 @@ use object_store::ObjectStore;
 use tusk_core::BlobStore;
 use tusk_core::conformance::{collect, pattern};
 use tusk_core::model::{BlobId, ChunkRecord, ChunkRef};
-use tusk_core::store::StoreError;
+use tusk_core::store::{ChunkWriter, StoreError};
 use tusk_store::{S3Config, S3Store};
 
 const MIB: u64 = 1 << 20;
@@ -207,40 +207,100 @@ async fn open_refuses_an_unreachable_store() {
         .expect("nothing listens");
 }
 
-#[tokio::test]
-async fn parts_in_memory_stay_within_the_budget() {
-    // Room for one 8 MiB part only.
-    let store = S3Store::open(&S3Config {
-        part_memory: 8 * MIB,
+/// A store with room for `memory` bytes of parts.
+async fn store_with_part_memory(memory: u64) -> S3Store {
+    S3Store::open(&S3Config {
+        part_memory: memory,
         ..config(&fresh_prefix())
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Writes `bytes` in batches of 512 KiB, as the service does; checks after
+/// each that parts in memory stay within `limit`.
+async fn write_batches(w: &mut dyn ChunkWriter, store: &S3Store, bytes: &[u8], limit: u64) {
+    for batch in bytes.chunks(512 << 10) {
+        w.write(batch.to_vec().into()).await.unwrap();
+        assert!(store.part_memory_in_use() <= limit);
+    }
+}
+
+#[tokio::test]
+async fn a_slow_part_holds_only_what_it_received() {
+    // Room for one 8 MiB part only.
+    let store = store_with_part_memory(8 * MIB).await;
     let cs = store.min_chunk_size();
     let size = 2 * cs;
+    let data = pattern(30, size as usize);
     let staging = store.begin(&BlobId::random(), Some(size)).await.unwrap();
     let chunk = move |index: u32| ChunkRef {
         index,
         offset: index as u64 * cs,
         len: cs,
     };
-    let mut first = store.open_chunk(&staging, chunk(0), 0).await.unwrap();
-    let second = {
-        let (store, staging) = (store.clone(), staging.clone());
-        tokio::spawn(async move { store.open_chunk(&staging, chunk(1), 0).await })
+    // A chunk whose client sends slowly: 4 KiB so far.
+    let mut slow = store.open_chunk(&staging, chunk(0), 0).await.unwrap();
+    slow.write(data[..4096].to_vec().into()).await.unwrap();
+    assert_eq!(store.part_memory_in_use(), 4096);
+    // Another chunk goes through meanwhile, its last bytes past the room
+    // spilled to a temporary file.
+    let open = store.open_chunk(&staging, chunk(1), 0);
+    let mut fast = tokio::time::timeout(std::time::Duration::from_secs(30), open)
+        .await
+        .expect("a slow part kept another from starting")
+        .unwrap();
+    write_batches(fast.as_mut(), &store, &data[cs as usize..], 8 * MIB).await;
+    let second = fast.finish().await.unwrap();
+    assert_eq!(
+        store.part_memory_in_use(),
+        4096,
+        "the slow part still holds its own"
+    );
+    // The slow chunk ends.
+    write_batches(slow.as_mut(), &store, &data[4096..cs as usize], 8 * MIB).await;
+    let first = slow.finish().await.unwrap();
+    assert_eq!(store.part_memory_in_use(), 0);
+    let records = [(0, first), (1, second)].map(|(index, receipt)| ChunkRecord {
+        index,
+        digests: vec![],
+        receipt,
+    });
+    store.commit(&staging, size, &records).await.unwrap();
+    let got = collect(store.read(&staging.blob, 0..size).await.unwrap())
+        .await
+        .unwrap();
+    assert!(got == data, "the assembled blob differs");
+}
+
+#[tokio::test]
+async fn spilled_appends_and_pieces_make_the_part() {
+    // Room for 1 MiB: every append spills.
+    let store = store_with_part_memory(MIB).await;
+    let cs = store.min_chunk_size();
+    let data = pattern(32, cs as usize);
+    let staging = store.begin(&BlobId::random(), Some(cs)).await.unwrap();
+    let chunk = ChunkRef {
+        index: 0,
+        offset: 0,
+        len: cs,
     };
-    // The second writer waits while the first holds the room…
-    tokio::time::timeout(std::time::Duration::from_millis(300), async {
-        while !second.is_finished() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect_err("a second part fitted beside the first");
-    first.write(pattern(30, cs as usize).into()).await.unwrap();
-    first.finish().await.unwrap();
-    // …and goes on once the first part is sent.
-    let mut second = second.await.unwrap().unwrap();
-    second.write(pattern(31, cs as usize).into()).await.unwrap();
-    second.finish().await.unwrap();
+    let cut = 3 * MIB as usize + 5;
+    let mut first = store.open_chunk(&staging, chunk, 0).await.unwrap();
+    write_batches(first.as_mut(), &store, &data[..cut], MIB).await;
+    first.sync().await.unwrap();
+    assert_eq!(store.part_memory_in_use(), 0);
+    let mut rest = store.open_chunk(&staging, chunk, cut as u64).await.unwrap();
+    write_batches(rest.as_mut(), &store, &data[cut..], MIB).await;
+    let receipt = rest.finish().await.unwrap();
+    let records = [ChunkRecord {
+        index: 0,
+        digests: vec![],
+        receipt,
+    }];
+    store.commit(&staging, cs, &records).await.unwrap();
+    let got = collect(store.read(&staging.blob, 0..cs).await.unwrap())
+        .await
+        .unwrap();
+    assert!(got == data, "the assembled blob differs");
 }
