@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use tusk_core::{ContentHash, Error as CoreError};
 
 use super::error::{ApiError, ApiResult};
 use super::form;
-use super::request::{chunk_hash, content_digest, content_length, json, stream};
+use super::request::{Path, chunk_hash, content_digest, content_length, json, stream};
 use super::views::{FileView, UploadView};
 use super::{AppState, Caller};
 use crate::metrics::{ChunkTimer, INSTANT_UPLOADS, UPLOADS_CREATED};

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE,
     CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE,
@@ -25,7 +25,7 @@ use tusk_core::model::{FileId, FileQuery, FileRecord, Timestamp};
 use tusk_core::name::base_name;
 
 use super::error::{ApiError, ApiResult};
-use super::request::{Query, json};
+use super::request::{Path, Query, json};
 use super::views::{FileView, download_path, unix_now};
 use super::{AppState, Caller, identify};
 
@@ -419,7 +419,12 @@ mod tests {
             prop_oneof![
                 any::<String>(),
                 (
-                    prop_oneof![Just("bytes="), Just(" bytes="), Just("bytes ="), Just("items=")],
+                    prop_oneof![
+                        Just("bytes="),
+                        Just(" bytes="),
+                        Just("bytes ="),
+                        Just("items=")
+                    ],
                     prop::collection::vec(spec, 0..3),
                     prop_oneof![Just(""), Just(" "), Just(",")],
                 )

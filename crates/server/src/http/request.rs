@@ -1,5 +1,6 @@
-//! Turning the raw parts of requests into typed values: JSON bodies, body
-//! streams, `Content-Length`, RFC 9530 `Content-Digest`.
+//! Turning the raw parts of requests into typed values: path parameters,
+//! query strings, JSON bodies, body streams, `Content-Length`, RFC 9530
+//! `Content-Digest`.
 
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -26,6 +27,25 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
         axum::extract::Query::try_from_uri(&parts.uri)
             .map(|q| Query(q.0))
             .map_err(|e| ApiError::InvalidRequest(format!("bad query string: {}", e.body_text())))
+    }
+}
+
+/// Path parameters parsed into `T`. A segment that is not UTF-8 once
+/// percent-decoded (`/files/%FF`) is `invalid_request`, in the JSON shape
+/// of every other error.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::InvalidRequest(format!("bad path: {}", e.body_text())))
     }
 }
 
