@@ -230,4 +230,76 @@ mod tests {
             .unwrap();
         assert_eq!(v.mismatches(), vec![Algorithm::Sha1]);
     }
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn algorithm() -> impl Strategy<Value = Algorithm> {
+            prop::sample::select(Algorithm::ALL.to_vec())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 256,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// Only the four names are algorithms, and each names itself.
+            #[test]
+            fn algorithm_names(
+                name in prop_oneof![any::<String>(), "(md|sha|SHA|sha-)[0-9]{0,4}"],
+                known in algorithm(),
+            ) {
+                prop_assert_eq!(Algorithm::from_name(known.name()), Some(known));
+                if let Some(a) = Algorithm::from_name(&name) {
+                    prop_assert_eq!(a.name(), name);
+                }
+            }
+
+            /// A digest is accepted at its algorithm's length alone.
+            #[test]
+            fn digest_lengths(algorithm in algorithm(), digest in prop::collection::vec(any::<u8>(), 0..80)) {
+                let len = digest.len();
+                prop_assert_eq!(
+                    Checksum::new(algorithm, digest).is_some(),
+                    len == algorithm.digest_len()
+                );
+            }
+
+            /// Bytes cut anywhere match their own digests and no other.
+            #[test]
+            fn verifying_is_independent_of_cuts(
+                data in prop::collection::vec(any::<u8>(), 0..2048),
+                cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+                algorithms in prop::collection::vec(algorithm(), 1..4),
+                flip in any::<prop::sample::Index>(),
+            ) {
+                let right: Vec<Checksum> = algorithms
+                    .iter()
+                    .map(|&a| {
+                        let mut h = Hasher::new(a);
+                        h.update(&data);
+                        Checksum::new(a, h.finish()).unwrap()
+                    })
+                    .collect();
+                let mut at: Vec<usize> = cuts.iter().map(|i| i.index(data.len() + 1)).collect();
+                at.push(0);
+                at.push(data.len());
+                at.sort_unstable();
+                let feed = |mut v: Verifier| {
+                    for w in at.windows(2) {
+                        v.update(&data[w[0]..w[1]]);
+                    }
+                    v.mismatches()
+                };
+                prop_assert!(feed(Verifier::new(right.clone())).is_empty());
+                let mut wrong = right[0].clone();
+                let i = flip.index(wrong.digest.len());
+                wrong.digest[i] ^= 1;
+                prop_assert_eq!(feed(Verifier::new([wrong])), vec![right[0].algorithm]);
+            }
+        }
+    }
 }

@@ -304,4 +304,45 @@ mod tests {
             assert!(bad.parse::<ContentHash>().is_err(), "{bad:?}");
         }
     }
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 512,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// Any text: no panic; what parses is the prefix and 64 hex
+            /// digits, and prints back as them (in lower case).
+            #[test]
+            fn hashes_parse_only_their_shape(
+                text in prop_oneof![
+                    any::<String>(),
+                    "sha256-4m:[0-9a-fA-F]{60,68}",
+                    "(sha256-4m:)?[0-9a-fA-Fg-z:\\-]{0,70}",
+                ],
+            ) {
+                if let Ok(hash) = text.parse::<ContentHash>() {
+                    prop_assert_eq!(text.len(), PREFIX.len() + 64);
+                    prop_assert_eq!(hash.to_string(), text.to_ascii_lowercase());
+                }
+                let hex = parse_hex32(&text);
+                prop_assert_eq!(
+                    hex.is_some(),
+                    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+                );
+            }
+
+            #[test]
+            fn hashes_round_trip(digest in any::<[u8; 32]>()) {
+                let hash = ContentHash(digest);
+                prop_assert_eq!(hash.to_string().parse::<ContentHash>(), Ok(hash));
+                prop_assert_eq!(parse_hex32(&hex::encode(digest)), Some(digest));
+            }
+        }
+    }
 }

@@ -294,7 +294,9 @@ impl Upload {
     /// The byte range of chunk `index`, once the size is known.
     pub fn chunk(&self, index: u32) -> Option<ChunkRef> {
         let size = self.size?;
-        let offset = index as u64 * self.chunk_size;
+        // A client names the index: past the last chunk is no chunk, even
+        // where the offset would not fit in 64 bits.
+        let offset = u64::from(index).checked_mul(self.chunk_size)?;
         (offset < size).then(|| ChunkRef {
             index,
             offset,
@@ -453,6 +455,9 @@ pub struct Usage {
     /// How many unfinished, unexpired uploads there are.
     pub uploads: u32,
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {

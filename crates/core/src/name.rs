@@ -80,4 +80,70 @@ mod tests {
         assert_eq!(base_name("a/b/c.txt"), "c.txt");
         assert_eq!(base_name("c.txt"), "c.txt");
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Strings made of the pieces that matter to names: separators,
+        /// dot segments, control characters, and anything else.
+        fn raw_name() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("/".to_owned()),
+                Just("\\".to_owned()),
+                Just(".".to_owned()),
+                Just("..".to_owned()),
+                Just(" ".to_owned()),
+                prop::char::range('\0', '\u{9f}').prop_map(String::from),
+                any::<char>().prop_map(String::from),
+                "[a-zA-Z0-9 ._-]{1,8}",
+            ];
+            prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 512,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// Whatever comes in: no panic, and a name that is accepted is
+            /// a fixed point with no way out of its folder.
+            #[test]
+            fn normalised_names_are_safe_fixed_points(
+                raw in prop_oneof![raw_name(), any::<String>()],
+            ) {
+                match normalize(&raw) {
+                    Ok(name) => {
+                        prop_assert_eq!(normalize(&name), Ok(name.clone()));
+                        prop_assert!(name.len() <= raw.len());
+                        prop_assert!(!name.contains('\\'));
+                        prop_assert!(!name.chars().any(char::is_control));
+                        for segment in name.split('/') {
+                            prop_assert!(!matches!(segment, "" | "." | ".."), "{:?}", name);
+                        }
+                        let base = base_name(&name);
+                        prop_assert!(!base.is_empty() && !base.contains('/'));
+                    }
+                    Err(NameError::TooLong) => prop_assert!(raw.len() > MAX_NAME_BYTES),
+                    Err(NameError::Empty) => prop_assert!(raw.len() <= MAX_NAME_BYTES),
+                }
+            }
+
+            /// Segments that are already clean are kept exactly.
+            #[test]
+            fn clean_names_are_kept(
+                segments in prop::collection::vec("[^/\\\\\\p{Cc}]{1,12}", 1..6)
+                    .prop_filter("no dot segments", |s| {
+                        s.iter().all(|s| s != "." && s != "..")
+                    }),
+            ) {
+                let name = segments.join("/");
+                prop_assume!(name.len() <= MAX_NAME_BYTES);
+                prop_assert_eq!(normalize(&name), Ok(name.clone()));
+            }
+        }
+    }
 }

@@ -394,4 +394,44 @@ mod tests {
             assert!(pick_chunk_size(1, Some(bad), 4 * MIB).is_err(), "{bad}");
         }
     }
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 512,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// Any declared size and requested chunk size: a whole number of
+            /// blocks, at least what was asked, at most `MAX_CHUNKS` chunks;
+            /// or a refusal of the request alone.
+            #[test]
+            fn chunk_sizes_fit_any_size(
+                size in prop_oneof![any::<u64>(), 0..=(1u64 << 45), Just(u64::MAX)],
+                requested in prop_oneof![
+                    Just(None),
+                    any::<u64>().prop_map(Some),
+                    (0..=300u64).prop_map(|n| Some(n * BLOCK_SIZE)),
+                ],
+                store_min in prop_oneof![Just(BLOCK_SIZE), Just(2 * BLOCK_SIZE)],
+            ) {
+                match pick_chunk_size(size, requested, store_min) {
+                    Ok(cs) => {
+                        prop_assert!(cs > 0 && cs % BLOCK_SIZE == 0);
+                        prop_assert!(cs >= store_min.max(requested.unwrap_or(0)));
+                        prop_assert!(size.div_ceil(cs) <= MAX_CHUNKS);
+                    }
+                    Err(Error::InvalidChunkSize { .. }) => {
+                        let r = requested.unwrap();
+                        prop_assert!(r == 0 || r % BLOCK_SIZE != 0 || r > MAX_REQUESTED_CHUNK_SIZE);
+                    }
+                    Err(e) => return Err(TestCaseError::fail(e.to_string())),
+                }
+            }
+        }
+    }
 }

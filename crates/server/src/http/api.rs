@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use tusk_core::{ContentHash, Error as CoreError};
 
 use super::error::{ApiError, ApiResult};
 use super::form;
-use super::request::{chunk_hash, content_digest, content_length, json, stream};
+use super::request::{Path, chunk_hash, content_digest, content_length, json, stream};
 use super::views::{FileView, UploadView};
 use super::{AppState, Caller};
 use crate::metrics::{ChunkTimer, INSTANT_UPLOADS, UPLOADS_CREATED};
@@ -217,4 +217,65 @@ pub async fn complete(
 ) -> ApiResult<Response> {
     let file = app.service.complete(&owner, &upload_id(&id)?).await?;
     Ok(Json(json!({ "file": FileView::of(&app, &file).await? })).into_response())
+}
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Claims of every shape, biased towards hex of about the right length.
+    fn claim() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "(sha256-4m:)?[0-9a-fA-Fg]{30,66}",
+            "[0-9a-f]{32}|[0-9a-f]{64}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Any claims: a request with exactly the claims sent, or
+        /// `invalid_hash`.
+        #[test]
+        fn claims_parse_or_are_refused(
+            hash in claim(),
+            md5 in prop::option::of(claim()),
+            sha256 in prop::option::of(claim()),
+            size in any::<u64>(),
+        ) {
+            let body = CreateBody {
+                name: "a".into(),
+                size,
+                hash: hash.clone(),
+                md5: md5.clone(),
+                sha256: sha256.clone(),
+                mime: None,
+                chunk_size: None,
+            };
+            let hex = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+            let good = hash.parse::<ContentHash>().is_ok()
+                && md5.as_deref().is_none_or(|m| hex(m, 32))
+                && sha256.as_deref().is_none_or(|s| hex(s, 64));
+            match body.into_request() {
+                Ok(req) => {
+                    prop_assert!(good);
+                    prop_assert_eq!(req.size, size);
+                    prop_assert_eq!(req.claims.hash.map(|h| h.to_string()), Some(hash.to_ascii_lowercase()));
+                    prop_assert_eq!(req.claims.md5.map(hex::encode), md5.map(|m| m.to_ascii_lowercase()));
+                    prop_assert_eq!(req.claims.sha256.map(hex::encode), sha256.map(|s| s.to_ascii_lowercase()));
+                }
+                Err(e) => {
+                    prop_assert!(!good);
+                    prop_assert_eq!(e.code(), "invalid_hash");
+                }
+            }
+        }
+    }
 }

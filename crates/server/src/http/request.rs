@@ -1,5 +1,6 @@
-//! Turning the raw parts of requests into typed values: JSON bodies, body
-//! streams, `Content-Length`, RFC 9530 `Content-Digest`.
+//! Turning the raw parts of requests into typed values: path parameters,
+//! query strings, JSON bodies, body streams, `Content-Length`, RFC 9530
+//! `Content-Digest`.
 
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -26,6 +27,25 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
         axum::extract::Query::try_from_uri(&parts.uri)
             .map(|q| Query(q.0))
             .map_err(|e| ApiError::InvalidRequest(format!("bad query string: {}", e.body_text())))
+    }
+}
+
+/// Path parameters parsed into `T`. A segment that is not UTF-8 once
+/// percent-decoded (`/files/%FF`) is `invalid_request`, in the JSON shape
+/// of every other error.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::InvalidRequest(format!("bad path: {}", e.body_text())))
     }
 }
 
@@ -170,6 +190,174 @@ mod tests {
             "sha-256=:%%%:",
         ] {
             assert!(content_digest(&headers(bad)).is_err(), "{bad}");
+        }
+    }
+    mod props {
+        use axum::http::HeaderValue;
+        use base64::engine::general_purpose::STANDARD;
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        use super::super::*;
+
+        /// Any bytes a header value can hold, biased towards the pieces of
+        /// structured fields.
+        fn value() -> impl Strategy<Value = HeaderValue> {
+            let word = prop_oneof![
+                Just(b"sha-256=".to_vec()),
+                Just(b"sha-512=".to_vec()),
+                Just(b":".to_vec()),
+                Just(b", ".to_vec()),
+                Just(b";".to_vec()),
+                Just(b"(".to_vec()),
+                Just(b")".to_vec()),
+                Just(b"\"".to_vec()),
+                Just(b"sha256-4m:".to_vec()),
+                "[A-Za-z0-9+/=]{0,16}".prop_map(String::into_bytes),
+                "[0-9a-f]{0,70}".prop_map(String::into_bytes),
+                prop::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff], 0..8),
+            ];
+            prop::collection::vec(word, 0..12)
+                .prop_map(|w| HeaderValue::from_bytes(&w.concat()).expect("no control bytes"))
+        }
+
+        fn headers(name: &'static str, values: Vec<HeaderValue>) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(name, v);
+            }
+            h
+        }
+
+        /// JSON values of every kind, nested a few levels.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(Value::from),
+                any::<String>().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::vec((any::<String>(), inner), 0..6)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn read_json(body: Vec<u8>) -> ApiResult<Value> {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime")
+                .block_on(json::<Value>(Body::from(body)))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 512,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// No header value panics a parser; what fails is a client
+            /// error of the header's own kind.
+            #[test]
+            fn any_value_is_parsed_or_refused(values in prop::collection::vec(value(), 0..3)) {
+                match content_digest(&headers("content-digest", values.clone())) {
+                    Ok(checks) => {
+                        for c in checks {
+                            prop_assert_eq!(c.digest.len(), c.algorithm.digest_len());
+                        }
+                    }
+                    Err(e) => prop_assert_eq!(e.code(), "invalid_digest"),
+                }
+                if let Err(e) = chunk_hash(&headers("chunk-hash", values.clone())) {
+                    prop_assert_eq!(e.code(), "invalid_digest");
+                }
+                if let Err(e) = content_length(&headers("content-length", values)) {
+                    prop_assert_eq!(e.code(), "invalid_request");
+                }
+            }
+
+            /// A `Content-Digest` dictionary gives exactly its `sha-256`
+            /// and `sha-512` members, in order, whatever else it holds; a
+            /// member of the wrong length is refused.
+            #[test]
+            fn content_digest_reads_its_members(
+                members in prop::collection::btree_map(
+                    prop_oneof![
+                        Just("sha-256".to_owned()),
+                        Just("sha-512".to_owned()),
+                        "[a-z][a-z0-9_*.-]{0,10}",
+                    ],
+                    prop_oneof![
+                        any::<[u8; 32]>().prop_map(|d| d.to_vec()),
+                        any::<[u8; 64]>().prop_map(|d| d.to_vec()),
+                        prop::collection::vec(any::<u8>(), 0..80),
+                    ],
+                    0..5,
+                ),
+            ) {
+                let text = members
+                    .iter()
+                    .map(|(k, v)| format!("{k}=:{}:", STANDARD.encode(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let got = content_digest(&headers("content-digest", vec![HeaderValue::from_str(&text).unwrap()]));
+                let mut want = Vec::new();
+                let mut wrong_length = false;
+                for (k, v) in &members {
+                    let algorithm = match k.as_str() {
+                        "sha-256" => Algorithm::Sha256,
+                        "sha-512" => Algorithm::Sha512,
+                        _ => continue,
+                    };
+                    match Checksum::new(algorithm, v.clone()) {
+                        Some(c) => want.push(c),
+                        None => wrong_length = true,
+                    }
+                }
+                if wrong_length {
+                    prop_assert_eq!(got.map_err(|e| e.code()), Err("invalid_digest"));
+                } else {
+                    prop_assert_eq!(got.map_err(|e| e.to_string()), Ok(want));
+                }
+            }
+
+            #[test]
+            fn digests_and_hashes_round_trip(digest in any::<[u8; 32]>(), n in any::<u64>()) {
+                let v = |s: String| vec![HeaderValue::from_str(&s).unwrap()];
+                prop_assert_eq!(
+                    content_digest(&headers("content-digest", v(render_sha256_digest(&digest)))).unwrap(),
+                    vec![Checksum::new(Algorithm::Sha256, digest.to_vec()).unwrap()]
+                );
+                let hash = tusk_core::ContentHash(digest);
+                prop_assert_eq!(chunk_hash(&headers("chunk-hash", v(hash.to_string()))).unwrap(), Some(hash));
+                prop_assert_eq!(content_length(&headers("content-length", v(n.to_string()))).unwrap(), Some(n));
+            }
+
+            /// Any body: JSON that reads back as sent, or `invalid_json`.
+            #[test]
+            fn json_bodies_read_back_or_are_refused(
+                body in prop_oneof![
+                    prop::collection::vec(any::<u8>(), 0..200),
+                    json_value().prop_map(|v| v.to_string().into_bytes()),
+                ],
+            ) {
+                let parsed = serde_json::from_slice::<Value>(&body);
+                match read_json(body) {
+                    Ok(v) => prop_assert_eq!(Some(v), parsed.ok()),
+                    Err(e) => {
+                        prop_assert!(parsed.is_err());
+                        prop_assert_eq!(e.code(), "invalid_json");
+                    }
+                }
+            }
         }
     }
 }

@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 
-use axum::extract::Path;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS,
@@ -19,6 +18,7 @@ use bytes::Bytes;
 use rust_embed::Embed;
 
 use super::error::ApiError;
+use super::request::Path;
 
 #[derive(Embed)]
 #[folder = "../../web/"]

@@ -15,6 +15,7 @@ mod form_batches;
 mod form_limits;
 mod page;
 mod proofs;
+mod props;
 mod quotas;
 mod races;
 mod slow_clients;

@@ -328,4 +328,126 @@ mod tests {
         )));
         assert!(!checksum_trailer_announced(&with("trailer", "Expires")));
     }
+    mod props {
+        use axum::http::HeaderValue;
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Any bytes a header value can hold (visible ASCII, tabs, spaces
+        /// and bytes past ASCII), biased towards the words tus headers use.
+        fn value() -> impl Strategy<Value = HeaderValue> {
+            let word = prop_oneof![
+                Just(b" ".to_vec()),
+                Just(b",".to_vec()),
+                Just(b";".to_vec()),
+                Just(b"=".to_vec()),
+                Just(b"/tus/".to_vec()),
+                Just(b"final;".to_vec()),
+                Just(b"partial".to_vec()),
+                Just(b"sha1 ".to_vec()),
+                Just(b"://".to_vec()),
+                Just(UploadId::random().to_string().into_bytes()),
+                "[A-Za-z0-9+/=]{0,12}".prop_map(String::into_bytes),
+                prop::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff], 0..8),
+            ];
+            prop::collection::vec(word, 0..16)
+                .prop_map(|w| HeaderValue::from_bytes(&w.concat()).expect("no control bytes"))
+        }
+
+        fn with(name: &'static str, value: HeaderValue) -> HeaderMap {
+            let mut h = HeaderMap::new();
+            h.insert(name, value);
+            h
+        }
+
+        /// A metadata key: ASCII without spaces and commas.
+        fn key() -> impl Strategy<Value = String> {
+            "[!-+\\--~]{1,12}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 512,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// No header value panics a parser.
+            #[test]
+            fn any_value_is_parsed_or_refused(v in value()) {
+                let number = headers_number(&v);
+                if let Ok(Some(n)) = number {
+                    let text = v.to_str().unwrap().trim();
+                    prop_assert_eq!(text.trim_start_matches('0').parse::<u64>().unwrap_or(0), n);
+                }
+                let _ = defer_length(&with("upload-defer-length", v.clone()));
+                if let Ok(m) = Metadata::parse(&with("upload-metadata", v.clone())) {
+                    let _ = (m.name(), m.mime());
+                }
+                if let Ok(Concat::Final(parts)) = concat(&with("upload-concat", v.clone())) {
+                    prop_assert!(!parts.is_empty());
+                }
+                let _ = checksum(&with("upload-checksum", v.clone()));
+                let _ = checksum_trailer_announced(&with("trailer", v.clone()));
+                let _ = is_offset_octet_stream(&with("content-type", v));
+            }
+
+            /// Every number, written in decimal, reads back.
+            #[test]
+            fn numbers_round_trip(n in any::<u64>(), zeros in 0..3usize) {
+                let text = format!("{}{n}", "0".repeat(zeros));
+                prop_assert_eq!(headers_number(&HeaderValue::from_str(&text).unwrap()), Ok(Some(n)));
+            }
+
+            /// Metadata encoded as tus clients do reads back as sent.
+            #[test]
+            fn metadata_round_trips(
+                pairs in prop::collection::btree_map(key(), prop::collection::vec(any::<u8>(), 0..40), 0..8),
+                spaced in any::<bool>(),
+            ) {
+                let raw = pairs
+                    .iter()
+                    .map(|(k, v)| {
+                        if v.is_empty() { k.clone() } else { format!("{k} {}", STANDARD.encode(v)) }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(if spaced { ", " } else { "," });
+                let m = Metadata::parse(&with("upload-metadata", HeaderValue::from_str(&raw).unwrap()))
+                    .map_err(|e| TestCaseError::fail(format!("{raw:?}: {e}")))?;
+                prop_assert_eq!(m.raw.as_deref(), Some(raw.as_str()));
+                let got: Vec<(String, Vec<u8>)> = pairs.into_iter().collect();
+                prop_assert_eq!(m.pairs, got);
+            }
+
+            /// `Upload-Concat` as this server renders it reads back.
+            #[test]
+            fn concat_round_trips(n in 0..5usize, absolute in any::<bool>()) {
+                let ids: Vec<UploadId> = (0..n).map(|_| UploadId::random()).collect();
+                let c = if n == 0 { Concat::Partial } else { Concat::Final(ids) };
+                let mut text = render_concat(&c).unwrap();
+                if absolute {
+                    text = text.replace("/tus/", "https://example.org:8080/tus/");
+                }
+                let h = with("upload-concat", HeaderValue::from_str(&text).unwrap());
+                prop_assert_eq!(concat(&h).unwrap(), c);
+            }
+
+            /// `Upload-Checksum` of every algorithm reads back.
+            #[test]
+            fn checksums_round_trip(
+                algorithm in prop::sample::select(Algorithm::ALL.to_vec()),
+                digest in any::<[u8; 64]>(),
+            ) {
+                let digest = digest[..algorithm.digest_len()].to_vec();
+                let text = format!("{} {}", algorithm.name(), STANDARD.encode(&digest));
+                let h = with("upload-checksum", HeaderValue::from_str(&text).unwrap());
+                prop_assert_eq!(checksum(&h).unwrap(), Checksum::new(algorithm, digest));
+            }
+        }
+
+        fn headers_number(v: &HeaderValue) -> Result<Option<u64>, String> {
+            number(&with("upload-offset", v.clone()), "upload-offset").map_err(|e| e.to_string())
+        }
+    }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -30,7 +30,7 @@ use tusk_core::model::{Concat, EndReason, Owner, Upload, UploadId, UploadMode};
 use tusk_core::service::{AppendOutcome, Checks, NewAppendUpload, NewFinalUpload};
 
 use super::error::ApiError;
-use super::request::content_length;
+use super::request::{Path, content_length};
 use super::views::download_path;
 use super::{AppState, Caller};
 use crate::metrics::{ChunkTimer, UPLOADS_CREATED};
