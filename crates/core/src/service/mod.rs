@@ -16,7 +16,8 @@
 //! - `concat`: partial uploads and their concatenation into final uploads
 //! - `files`: labels, whole streams as files; listing, reading, deleting
 //! - `small`: small whole files in batches: one store call, one transaction
-//! - `sweep`: ending uploads idle past their expiry, freeing their staging
+//! - `sweep`: ending uploads idle past their expiry, freeing their staging;
+//!   discarding staging and blobs no record names
 
 mod access;
 mod admission;
@@ -81,6 +82,10 @@ pub struct Limits {
     pub buffer_memory: u64,
     /// The most unfinished uploads one owner may have at once.
     pub max_uploads: u32,
+    /// How old staging or a blob that no record names must be before the
+    /// sweeper discards it (see `sweep`): longer than the moments between
+    /// writing something and recording it.
+    pub orphan_age: Duration,
 }
 
 impl Default for Limits {
@@ -91,6 +96,7 @@ impl Default for Limits {
             body_idle_timeout: Duration::from_secs(60),
             buffer_memory: 32 << 20,
             max_uploads: 1000,
+            orphan_age: ORPHAN_AGE,
         }
     }
 }
