@@ -76,6 +76,8 @@ pub enum Error {
     TooSlow,
     #[error("a proof needs {expected} block digests, in the order of the challenge")]
     InvalidProof { expected: usize },
+    #[error("this idempotency key belongs to an earlier request that recorded other files")]
+    IdempotencyKeyReused,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]

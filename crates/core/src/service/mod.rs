@@ -16,6 +16,7 @@
 //! - `concat`: partial uploads and their concatenation into final uploads
 //! - `files`: labels, whole streams as files; listing, reading, deleting
 //! - `small`: small whole files in batches: one store call, one transaction
+//! - `replay`: requests repeated after a lost answer, answered as before
 //! - `sweep`: ending uploads idle past their expiry, freeing their staging;
 //!   discarding staging and blobs no record names
 
@@ -30,6 +31,7 @@ mod create;
 mod files;
 mod ingest;
 mod proof;
+mod replay;
 mod small;
 mod sweep;
 

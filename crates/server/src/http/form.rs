@@ -19,12 +19,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use tusk_core::model::{FileRecord, Owner};
+use tusk_core::model::{FileId, FileRecord, Owner};
 use tusk_core::service::SmallFile;
 use tusk_core::store::ByteStream;
 
 use super::error::{ApiError, ApiResult};
-use super::request::stream;
+use super::request::{idempotency_key, stream};
 use super::views::FileView;
 use super::{AppState, Caller};
 
@@ -109,7 +109,10 @@ const BATCH_BYTES: usize = 16 << 20;
 const BATCH_FILES: usize = 1000;
 
 /// `POST /api/v1/files`: every file part becomes a file. If any part fails,
-/// the files already stored by this request are deleted again.
+/// the files already stored by this request are deleted again. With an
+/// `Idempotency-Key`, each small file's id comes from the key and its
+/// position, so that a repeat of the request answers with the files it
+/// recorded (see the core's `replay`).
 pub async fn upload_files(
     State(app): State<AppState>,
     Caller(owner): Caller,
@@ -118,6 +121,7 @@ pub async fn upload_files(
 ) -> ApiResult<Response> {
     let boundary = boundary(&headers)?
         .ok_or_else(|| ApiError::UnsupportedMediaType("send multipart/form-data".into()))?;
+    let key = idempotency_key(&headers)?;
     let mut form = multer::Multipart::new(stream(body), boundary);
     let limits = app.service.limits();
     // A part longer than the largest file is streamed, to be refused the
@@ -126,11 +130,16 @@ pub async fn upload_files(
     let idle = limits.body_idle_timeout;
     let mut files = Files::default();
     let result: ApiResult<()> = async {
+        let mut index = 0;
         while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
             if !is_file(&field) {
                 while field.chunk().await.map_err(bad_form)?.is_some() {}
                 continue;
             }
+            let id = key
+                .as_deref()
+                .map(|key| FileId::for_request(&owner, key, index));
+            index += 1;
             // Browsers escape `"` in file names as %22 (HTML's form encoding).
             let name = field
                 .file_name()
@@ -145,7 +154,10 @@ pub async fn upload_files(
             // Refused before its bytes are read, as for any upload.
             let label = app.service.label(&name, mime.as_deref())?;
             match read_part(&mut field, small, idle).await? {
-                Part::Small(bytes) => files.add(&app, &owner, SmallFile { label, bytes }).await?,
+                Part::Small(bytes) => {
+                    let file = SmallFile { label, bytes, id };
+                    files.add(&app, &owner, file).await?
+                }
                 Part::Large(head) => {
                     // Stored after the small files before it: order is kept.
                     files.flush(&app, &owner).await?;

@@ -11,6 +11,7 @@ mod downloads;
 mod flow;
 mod form_batches;
 mod page;
+mod replay;
 mod slow_clients;
 mod sweep;
 mod tus;
