@@ -7,6 +7,7 @@
 //!   remembers hashes and uploads, `progress.rs` draws the bars,
 //!   `remote.rs` holds the server address and the wording of errors)
 //! - `tusk token create|list|revoke`: a server's bearer tokens (`token.rs`)
+//! - `tusk sweep`: one round of the server's sweeper, on demand (`sweep.rs`)
 //! - `tusk hash`: the content hash of files, on every core (see `hash.rs`)
 //!
 //! Exit codes: 0 all done, 1 something failed (each named on stderr),
@@ -21,6 +22,7 @@ mod progress;
 mod remote;
 mod rm;
 mod serve;
+mod sweep;
 mod token;
 mod upload;
 mod walk;
@@ -59,6 +61,8 @@ enum Command {
     Hash(hash::HashArgs),
     /// Create, list and revoke the bearer tokens of a server.
     Token(token::TokenArgs),
+    /// End expired uploads and discard what no record names, once, now.
+    Sweep(sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,8 @@ fn main() -> ExitCode {
     };
     match &cli.command {
         Command::Serve(args) => init_logs("info", args.log_format),
+        // What it removed is worth a line each.
+        Command::Sweep(_) => init_logs("info", LogFormat::Text),
         // The client's output is its result lines; its logs are warnings.
         _ => init_logs("warn", LogFormat::Text),
     }
@@ -99,6 +105,7 @@ fn main() -> ExitCode {
             Command::Ls(args) => interruptible(ls::run(args)).await,
             Command::Rm(args) => interruptible(rm::run(args)).await,
             Command::Token(args) => token::run(args).await,
+            Command::Sweep(args) => sweep::run(args).await,
             Command::Hash(_) => unreachable!("handled above"),
         }
     });

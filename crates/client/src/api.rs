@@ -91,6 +91,10 @@ pub struct NewUpload {
     pub sha256: Option<String>,
     pub mime: Option<String>,
     pub chunk_size: Option<u64>,
+    /// Sent as `Idempotency-Key`: a check repeated with the same key (its
+    /// answer was lost) answers with the file an instant upload recorded
+    /// the first time, instead of recording another.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -313,13 +317,11 @@ impl Client {
         if let Some(cs) = req.chunk_size {
             body["chunk_size"] = json!(cs);
         }
-        let response = self
-            .http
-            .post(self.url("/api/v1/uploads"))
-            .json(&body)
-            .send()
-            .await?;
-        let (status, body): (_, CheckBody) = parse(response).await?;
+        let mut request = self.http.post(self.url("/api/v1/uploads")).json(&body);
+        if let Some(key) = &req.idempotency_key {
+            request = request.header("idempotency-key", sf_string(key)?);
+        }
+        let (status, body): (_, CheckBody) = parse(request.send().await?).await?;
         checked(status == StatusCode::OK, body)
     }
 
@@ -457,8 +459,15 @@ impl Client {
     }
 
     /// `POST /api/v1/files`: whole files in one `multipart/form-data`
-    /// request; the files come back in the order given.
-    pub async fn post_files(&self, files: Vec<FormFile>) -> Result<Vec<FileInfo>, ClientError> {
+    /// request; the files come back in the order given. With `key` (an
+    /// `Idempotency-Key`), sending the same files with the same key again
+    /// answers with the files recorded the first time instead of recording
+    /// them twice: what makes a retry after a lost answer safe.
+    pub async fn post_files(
+        &self,
+        files: Vec<FormFile>,
+        key: Option<&str>,
+    ) -> Result<Vec<FileInfo>, ClientError> {
         let mut form = reqwest::multipart::Form::new();
         for f in files {
             let mut part =
@@ -471,14 +480,26 @@ impl Client {
             }
             form = form.part("file", part);
         }
-        let response = self
-            .http
-            .post(self.url("/api/v1/files"))
-            .multipart(form)
-            .send()
-            .await?;
+        let mut request = self.http.post(self.url("/api/v1/files")).multipart(form);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", sf_string(key)?);
+        }
+        let response = request.send().await?;
         Ok(parse::<FilesBody>(response).await?.1.files)
     }
+}
+
+/// `key` as a structured-field string (`"…"`), as `Idempotency-Key` wants.
+fn sf_string(key: &str) -> Result<String, ClientError> {
+    if key.is_empty() || !key.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(ClientError::Protocol(format!(
+            "an idempotency key is printable ASCII: {key:?}"
+        )));
+    }
+    Ok(format!(
+        "\"{}\"",
+        key.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
 }
 
 /// A whole small file for [`Client::post_files`].

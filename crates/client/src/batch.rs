@@ -42,9 +42,11 @@ impl SmallFile {
 }
 
 /// Posts `files` in one request, retried while failures are transient;
-/// returns the recorded files in the same order. A file recorded with
-/// another hash than sent (bytes damaged on the way) is deleted again and
-/// the whole batch fails.
+/// returns the recorded files in the same order. Every attempt carries the
+/// same fresh idempotency key, so an attempt whose answer was lost after
+/// the server recorded the files is not recorded twice by the next. A file
+/// recorded with another hash than sent (bytes damaged on the way) is
+/// deleted again and the whole batch fails.
 pub async fn post_batch(
     client: &Client,
     files: &[SmallFile],
@@ -60,7 +62,8 @@ pub async fn post_batch(
             })
             .collect::<Vec<_>>()
     };
-    let stored = retrying(|| client.post_files(form()), on_retry).await?;
+    let key = hex::encode(rand::random::<[u8; 16]>());
+    let stored = retrying(|| client.post_files(form(), Some(&key)), on_retry).await?;
     if stored.len() != files.len() {
         return Err(ClientError::Protocol(format!(
             "sent {} files, the server recorded {}",

@@ -155,6 +155,9 @@ impl Uploader {
             hash: hashed.hash.to_string(),
             mime: mime.map(str::to_owned),
             chunk_size: self.chunk_size,
+            // Every check of this call carries it: one whose answer was
+            // lost after an instant upload is not recorded twice.
+            idempotency_key: Some(hex::encode(rand::random::<[u8; 16]>())),
             ..NewUpload::default()
         };
         let file = Arc::new(File::open(path).map_err(ClientError::Io)?);

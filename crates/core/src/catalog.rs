@@ -194,6 +194,20 @@ pub trait Catalog: Send + Sync + 'static {
     /// Whether an upload (of any state) stages its bytes as `blob`.
     async fn staging_in_use(&self, blob: &BlobId) -> CatalogResult<bool>;
 
+    /// Which of `blobs` a record still owns, in no particular order: a
+    /// stored blob (one that [`Catalog::find_blob`] could find), or the
+    /// blob an unfinished upload stages its bytes as — committed already
+    /// when a finished partial upload waits for its final upload, or when
+    /// a node stopped between an upload's store commit and its completion.
+    /// What no record owns is an orphan the sweeper deletes from the store:
+    /// the blob of a completed upload whose content was stored already, a
+    /// blob freed by deleting its last file, or one written for small
+    /// files that were never recorded. Each blob's answer comes from one
+    /// consistent view of the catalog, so a completion moving a blob from
+    /// its upload to the stored blobs (one transaction) never makes it look
+    /// unowned.
+    async fn blobs_in_use(&self, blobs: &[BlobId]) -> CatalogResult<Vec<BlobId>>;
+
     /// Unfinished final uploads that list `part` among their parts.
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>>;
 

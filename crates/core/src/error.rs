@@ -80,6 +80,8 @@ pub enum Error {
     Busy,
     #[error("a proof needs {expected} block digests, in the order of the challenge")]
     InvalidProof { expected: usize },
+    #[error("this idempotency key belongs to an earlier request that recorded other files")]
+    IdempotencyKeyReused,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]

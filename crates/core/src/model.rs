@@ -66,6 +66,28 @@ id_type!(
     /// Names a file record: a name pointing at a blob.
     FileId
 );
+impl FileId {
+    /// The id of the `index`-th file recorded by a request of `owner` that
+    /// carries the idempotency key `key`: the same whenever that request
+    /// is repeated, different for another owner, key or position, and not
+    /// one a client can choose (it is a hash).
+    pub fn for_request(owner: &Owner, key: &str, index: usize) -> FileId {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [
+            b"tusk file id".as_slice(),
+            owner.0.as_bytes(),
+            key.as_bytes(),
+        ] {
+            // Length-prefixed, so that no two inputs run together.
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        h.update((index as u64).to_be_bytes());
+        FileId(hex::encode(&h.finalize()[..16]))
+    }
+}
+
 id_type!(
     /// Names a bearer token (not the token itself: what lists and revokes
     /// it).
@@ -474,6 +496,21 @@ mod tests {
             "0123",
         ] {
             assert!(FileId::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn request_file_ids_are_stable_and_distinct() {
+        let (ann, bob) = (Owner("ann".into()), Owner("bob".into()));
+        let id = FileId::for_request(&ann, "k1", 0);
+        assert_eq!(FileId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(FileId::for_request(&ann, "k1", 0), id);
+        for other in [
+            FileId::for_request(&bob, "k1", 0),
+            FileId::for_request(&ann, "k2", 0),
+            FileId::for_request(&ann, "k1", 1),
+        ] {
+            assert_ne!(other, id);
         }
     }
 

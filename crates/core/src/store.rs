@@ -13,6 +13,10 @@
 //!
 //! Small whole files skip staging: [`BlobStore::put_blobs`] stores many at
 //! once, so that a backend can make them durable together.
+//!
+//! The sweeper finds what a crash left behind by listing both kinds of
+//! objects by age ([`BlobStore::staged_before`], [`BlobStore::blobs_before`])
+//! and asking the catalog which of them a record still names.
 
 use std::ops::Range;
 use std::pin::Pin;
@@ -28,6 +32,9 @@ const PUT_PARALLEL: usize = 8;
 
 /// A stream of bytes, as read from a store or received from a client.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// A stream of blob ids, as a store lists them.
+pub type BlobIds = Pin<Box<dyn Stream<Item = StoreResult<BlobId>> + Send>>;
 
 /// Errors of a store backend.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +104,21 @@ pub trait BlobStore: Send + Sync + 'static {
     /// takes them: what the sweeper compares with the catalog to find
     /// staging no upload names any more (left by a crash between the two).
     async fn staged_before(&self, before: Timestamp) -> StoreResult<Vec<Staging>>;
+
+    /// Committed blobs last written before `before`, as `read` and `delete`
+    /// take them: what the sweeper compares with the catalog to find blobs
+    /// no record names (left by a crash between the store and the catalog,
+    /// or by a deletion that failed). Streamed, in no particular order: a
+    /// store may hold millions. A blob deleted while the listing runs may
+    /// still be listed; staged uploads are never listed, nor is anything
+    /// the store keeps for itself.
+    ///
+    /// "Written" is when the blob's bytes last changed in the store (a file's
+    /// modification time; an object's last-modified date). A blob committed
+    /// from staging may carry the time its staging was last written, which
+    /// can be long before the commit: the core never relies on the age of a
+    /// blob a record names.
+    fn blobs_before(&self, before: Timestamp) -> BlobIds;
 
     /// Streams `range` of a committed blob. The core validates the range.
     async fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreResult<ByteStream>;

@@ -78,6 +78,15 @@ pub struct ServeConfig {
     #[arg(long, env = "TUSK_UPLOAD_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub upload_ttl: Duration,
 
+    /// How old staging or a blob that no record names must be before the
+    /// sweeper discards it, e.g. `1h`, `30min`. Such leftovers come from a
+    /// crash or a failed deletion; the age must outlast the moments
+    /// between writing something and recording it. Lower it only while no
+    /// upload is in flight (e.g. `tusk sweep --orphan-age 0s` on a stopped
+    /// server).
+    #[arg(long, env = "TUSK_ORPHAN_AGE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub orphan_age: Duration,
+
     /// Serve without tokens on an address other than loopback: anyone who
     /// reaches the server may upload, list, download and delete. Without
     /// this flag, a server with no tokens (`tusk token create`) refuses to
@@ -141,6 +150,7 @@ impl ServeConfig {
             buffer_memory: 32 << 20,
             max_file_size: 1 << 40,
             upload_ttl: Duration::from_secs(24 * 3600),
+            orphan_age: tusk_core::service::ORPHAN_AGE,
             public_uploads: false,
             public_url: None,
             max_uploads_per_owner: 1000,
@@ -173,6 +183,7 @@ impl ServeConfig {
             max_uploads: self.max_uploads_per_owner,
             body_idle_timeout: self.body_timeout,
             proofs_per_minute: self.proofs_per_minute,
+            orphan_age: self.orphan_age,
             ..Limits::default()
         }
     }

@@ -9,7 +9,8 @@
 //! - [`open`]: builds the store, catalog and service a configuration names
 //!   ([`open_unheld`] for commands beside a running server)
 //! - [`run`]: serves an app on a listener until shutdown
-//! - [`sweep_forever`]: ends uploads left idle past their expiry
+//! - [`sweep_forever`]: ends uploads left idle past their expiry and
+//!   discards what no record names ([`sweep_once`]: one round)
 //!
 //! Tests build the app with [`http::app`] or run the whole server on
 //! `127.0.0.1:0` with [`run`].
@@ -183,7 +184,7 @@ async fn open_catalog(
 /// How often a node looks for expired uploads to sweep.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
-/// Sweeps expired uploads now and then every [`SWEEP_EVERY`], for ever
+/// Sweeps now and then every [`SWEEP_EVERY`], for ever
 /// (spawn it, abort it at shutdown). Every node may run one: they share
 /// the work through the catalog's locks.
 pub async fn sweep_forever(service: Arc<UploadService>) {
@@ -191,15 +192,61 @@ pub async fn sweep_forever(service: Arc<UploadService>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match service.sweep_expired(Timestamp::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("swept {n} expired uploads"),
-            Err(e) => tracing::warn!(error = %e, "sweeping expired uploads failed"),
+        sweep_once(&service).await;
+    }
+}
+
+/// What one round of the sweeper did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Uploads ended after their expiry.
+    pub expired: usize,
+    /// Staging no upload named, discarded.
+    pub stagings: usize,
+    /// Blobs no record owned, deleted.
+    pub blobs: usize,
+    /// Parts of the round that failed (logged).
+    pub failed: usize,
+}
+
+/// One round of the sweeper, now: expired uploads, then orphaned staging
+/// and blobs (older than the service's orphan age). Each part that fails is
+/// logged and counted, and the others still run.
+pub async fn sweep_once(service: &UploadService) -> Swept {
+    let mut swept = Swept::default();
+    let now = Timestamp::now();
+    match service.sweep_expired(now).await {
+        Ok(0) => {}
+        Ok(n) => {
+            swept.expired = n;
+            tracing::info!("swept {n} expired uploads");
         }
-        match service.sweep_orphans(Timestamp::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("discarded {n} orphaned stagings"),
-            Err(e) => tracing::warn!(error = %e, "sweeping orphaned staging failed"),
+        Err(e) => {
+            swept.failed += 1;
+            tracing::warn!(error = %e, "sweeping expired uploads failed");
         }
     }
+    match service.sweep_orphans(now).await {
+        Ok(0) => {}
+        Ok(n) => {
+            swept.stagings = n;
+            tracing::info!("discarded {n} orphaned stagings");
+        }
+        Err(e) => {
+            swept.failed += 1;
+            tracing::warn!(error = %e, "sweeping orphaned staging failed");
+        }
+    }
+    match service.sweep_orphan_blobs(now).await {
+        Ok(0) => {}
+        Ok(n) => {
+            swept.blobs = n;
+            tracing::info!("deleted {n} orphaned blobs");
+        }
+        Err(e) => {
+            swept.failed += 1;
+            tracing::warn!(error = %e, "sweeping orphaned blobs failed");
+        }
+    }
+    swept
 }

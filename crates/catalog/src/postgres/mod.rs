@@ -297,6 +297,10 @@ impl Catalog for PostgresCatalog {
         Ok(uploads::staging_in_use(&self.pool, blob).await?)
     }
 
+    async fn blobs_in_use(&self, blobs: &[BlobId]) -> CatalogResult<Vec<BlobId>> {
+        Ok(uploads::blobs_in_use(&self.pool, blobs).await?)
+    }
+
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>> {
         Ok(uploads::finals_with_part(&self.pool, part).await?)
     }

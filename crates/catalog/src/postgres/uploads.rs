@@ -290,6 +290,23 @@ pub(super) async fn staging_in_use(pool: &PgPool, blob: &BlobId) -> Attempt<bool
     Ok(get::<bool>(&row, "used")?)
 }
 
+/// Which of `blobs` a stored blob or an unfinished upload owns, in one
+/// statement (one snapshot).
+pub(super) async fn blobs_in_use(pool: &PgPool, blobs: &[BlobId]) -> Attempt<Vec<BlobId>> {
+    let ids: Vec<&str> = blobs.iter().map(BlobId::as_str).collect();
+    let rows = sqlx::query(
+        "SELECT id FROM blobs WHERE id = ANY($1) \
+         UNION SELECT blob_id AS id FROM uploads WHERE blob_id = ANY($1) AND file_id IS NULL",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| parse_id(BlobId::parse, get(row, "id")?))
+        .collect::<Result<_, _>>()?)
+}
+
 pub(super) async fn finals_with_part(pool: &PgPool, part: &UploadId) -> Attempt<Vec<UploadId>> {
     let rows = sqlx::query(
         "SELECT p.final_id FROM upload_parts p JOIN uploads u ON u.id = p.final_id \

@@ -311,6 +311,13 @@ impl Catalog for SqliteCatalog {
             .await
     }
 
+    async fn blobs_in_use(&self, blobs: &[BlobId]) -> CatalogResult<Vec<BlobId>> {
+        let blobs = blobs.to_vec();
+        self.readers
+            .run(move |c| uploads::blobs_in_use(c, &blobs))
+            .await
+    }
+
     async fn finals_with_part(&self, part: &UploadId) -> CatalogResult<Vec<UploadId>> {
         let part = part.clone();
         self.readers

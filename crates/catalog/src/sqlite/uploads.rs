@@ -257,6 +257,26 @@ pub(super) fn staging_in_use(conn: &Connection, blob: &BlobId) -> CatalogResult<
     .ok_or_else(|| backend("no row returned"))
 }
 
+/// Which of `blobs` a stored blob or an unfinished upload owns; one
+/// statement (one view) per blob.
+pub(super) fn blobs_in_use(conn: &Connection, blobs: &[BlobId]) -> CatalogResult<Vec<BlobId>> {
+    let mut owned = Vec::new();
+    for blob in blobs {
+        let used = one(
+            conn,
+            "SELECT EXISTS (SELECT 1 FROM blobs WHERE id = ?1) \
+             OR EXISTS (SELECT 1 FROM uploads WHERE blob_id = ?1 AND file_id IS NULL) AS used",
+            [blob.as_str()],
+            |row| get::<bool>(row, "used"),
+        )?
+        .ok_or_else(|| backend("no row returned"))?;
+        if used {
+            owned.push(blob.clone());
+        }
+    }
+    Ok(owned)
+}
+
 pub(super) fn finals_with_part(conn: &Connection, part: &UploadId) -> CatalogResult<Vec<UploadId>> {
     all(
         conn,

@@ -2,9 +2,11 @@
 
 mod access;
 mod batch;
+mod orphans;
 
 pub use access::*;
 pub use batch::*;
+pub use orphans::*;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -80,6 +80,7 @@ macro_rules! blob_store_conformance {
                     put_blobs_stores_whole_blobs,
                     put_blobs_are_blobs_like_any,
                     staged_uploads_are_listed_until_they_end,
+                    blobs_are_listed_by_age,
                 ]
             );
         }
@@ -102,6 +103,7 @@ macro_rules! catalog_conformance {
                     finals_are_found_by_their_parts,
                     expired_uploads_are_found_soonest_first,
                     staging_in_use_follows_the_uploads,
+                    blobs_in_use_follow_the_records,
                     chunks_are_recorded_once,
                     recording_needs_the_upload,
                     resumable_uploads_are_found_by_owner_hash_and_size,

@@ -369,3 +369,59 @@ pub async fn staged_uploads_are_listed_until_they_end(store: Arc<dyn BlobStore>)
         .expect("staging gone");
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 }
+
+pub async fn blobs_are_listed_by_age(store: Arc<dyn BlobStore>) {
+    use futures::TryStreamExt;
+    let started = Timestamp::now();
+    let later = started.plus(std::time::Duration::from_secs(3600));
+    let listed = async |before| -> Vec<BlobId> {
+        let mut blobs: Vec<BlobId> = store.blobs_before(before).try_collect().await.unwrap();
+        blobs.sort();
+        blobs
+    };
+    assert!(listed(later).await.is_empty(), "a fresh store holds none");
+    let data = pattern(14, 100);
+    let committed = store.begin(&BlobId::random(), Some(100)).await.unwrap();
+    let r = write_chunk(
+        store.as_ref(),
+        &committed,
+        chunk_ref(0, store.min_chunk_size(), 100),
+        &data,
+    )
+    .await;
+    store.commit(&committed, 100, &[r]).await.unwrap();
+    let empty = store.begin(&BlobId::random(), Some(0)).await.unwrap();
+    store.commit(&empty, 0, &[]).await.unwrap();
+    let put = [
+        (BlobId::random(), bytes::Bytes::from(pattern(15, 10))),
+        (BlobId::random(), bytes::Bytes::new()),
+    ];
+    store.put_blobs(&put).await.unwrap();
+    // Staged uploads are not blobs.
+    let staged = store.begin(&BlobId::random(), Some(100)).await.unwrap();
+
+    let mut all = vec![
+        committed.blob.clone(),
+        empty.blob.clone(),
+        put[0].0.clone(),
+        put[1].0.clone(),
+    ];
+    all.sort();
+    assert_eq!(listed(later).await, all);
+    // Nothing was written before the test began (a minute of slack for
+    // the clocks of a remote store).
+    let earlier = Timestamp(started.0 - 60_000);
+    assert!(listed(earlier).await.is_empty(), "written before the test");
+    // What the listing gives is what delete takes; deleted blobs are gone
+    // from it.
+    let first = store
+        .blobs_before(later)
+        .try_next()
+        .await
+        .unwrap()
+        .expect("a blob");
+    store.delete(&first).await.unwrap();
+    all.retain(|b| *b != first);
+    assert_eq!(listed(later).await, all);
+    store.abort(&staged).await.unwrap();
+}

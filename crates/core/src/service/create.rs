@@ -36,6 +36,9 @@ pub struct NewUpload {
     pub claims: Claims,
     pub mime: Option<String>,
     pub chunk_size: Option<u64>,
+    /// The id of the file an instant upload records, derived from the
+    /// request's idempotency key (see `replay`); `None` for a fresh one.
+    pub file_id: Option<FileId>,
 }
 
 /// An append upload as a client describes it.
@@ -261,8 +264,17 @@ impl UploadService {
             Err(Error::Store(crate::store::StoreError::NotFound)) => return Ok(None),
             Err(e) => return Err(e),
         }
+        // A repeat of a check that recorded the file already.
+        let keyed: Vec<_> = req
+            .file_id
+            .iter()
+            .map(|id| (id.clone(), name, blob.hash))
+            .collect();
+        if let Some(mut done) = self.recorded_already(owner, &keyed).await? {
+            return Ok(done.pop());
+        }
         let file = NewFile {
-            id: FileId::random(),
+            id: req.file_id.clone().unwrap_or_else(FileId::random),
             owner: owner.clone(),
             name: name.to_owned(),
             mime: mime.to_owned(),

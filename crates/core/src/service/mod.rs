@@ -16,7 +16,9 @@
 //! - `concat`: partial uploads and their concatenation into final uploads
 //! - `files`: labels, whole streams as files; listing, reading, deleting
 //! - `small`: small whole files in batches: one store call, one transaction
-//! - `sweep`: ending uploads idle past their expiry, freeing their staging
+//! - `replay`: requests repeated after a lost answer, answered as before
+//! - `sweep`: ending uploads idle past their expiry, freeing their staging;
+//!   discarding staging and blobs no record names
 
 mod access;
 mod admission;
@@ -29,6 +31,7 @@ mod create;
 mod files;
 mod ingest;
 mod proof;
+mod replay;
 mod small;
 mod sweep;
 
@@ -93,6 +96,10 @@ pub struct Limits {
     /// How long an unfinished upload must sit idle before a check of the
     /// same content under another name takes it over (see `create`).
     pub rename_after: Duration,
+    /// How old staging or a blob that no record names must be before the
+    /// sweeper discards it (see `sweep`): longer than the moments between
+    /// writing something and recording it.
+    pub orphan_age: Duration,
 }
 
 impl Default for Limits {
@@ -106,6 +113,7 @@ impl Default for Limits {
             max_uploads: 1000,
             proofs_per_minute: 30,
             rename_after: Duration::from_secs(30),
+            orphan_age: ORPHAN_AGE,
         }
     }
 }

@@ -40,6 +40,9 @@ const LOOKUPS: usize = 4;
 pub struct SmallFile {
     pub label: Label,
     pub bytes: Bytes,
+    /// The id the file gets: derived from the request's idempotency key
+    /// (see `replay`), or `None` for a fresh one.
+    pub id: Option<FileId>,
 }
 
 impl UploadService {
@@ -75,6 +78,15 @@ impl UploadService {
         let total = files.iter().map(|f| f.bytes.len() as u64).sum();
         let _admitted = self.admit(owner, Admit::File(total)).await?;
         let hashes = hash_all(&files).await?;
+        let keyed: Option<Vec<_>> = (files.iter().zip(&hashes))
+            .map(|(f, h)| Some((f.id.clone()?, f.label.name(), *h)))
+            .collect();
+        if let Some(done) = self
+            .recorded_already(owner, &keyed.unwrap_or_default())
+            .await?
+        {
+            return Ok(done);
+        }
         // Each distinct content once, in order of first appearance.
         let mut seen = HashSet::new();
         let distinct: Vec<(ContentHash, Bytes)> = files
@@ -99,7 +111,7 @@ impl UploadService {
                 .map(|(file, hash)| {
                     let (name, mime) = file.label.into_parts();
                     let file = NewFile {
-                        id: FileId::random(),
+                        id: file.id.unwrap_or_else(FileId::random),
                         owner: owner.clone(),
                         name,
                         mime,

@@ -11,13 +11,15 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tusk_core::hash::parse_hex32;
-use tusk_core::model::{Claims, Upload, UploadId};
+use tusk_core::model::{Claims, FileId, Upload, UploadId};
 use tusk_core::service::{ChunkPut, CreateOutcome, NewUpload, ProofOutcome};
 use tusk_core::{ContentHash, Error as CoreError};
 
 use super::error::{ApiError, ApiResult};
 use super::form;
-use super::request::{Path, chunk_hash, content_digest, content_length, json, stream};
+use super::request::{
+    Path, chunk_hash, content_digest, content_length, idempotency_key, json, stream,
+};
 use super::views::{FileView, UploadView};
 use super::{AppState, Caller};
 use crate::metrics::{ChunkTimer, INSTANT_UPLOADS, UPLOADS_CREATED};
@@ -35,7 +37,9 @@ struct CreateBody {
 }
 
 impl CreateBody {
-    fn into_request(self) -> ApiResult<NewUpload> {
+    /// The core's request; `file_id` names the file an instant upload
+    /// records (from the request's idempotency key).
+    fn into_request(self, file_id: Option<FileId>) -> ApiResult<NewUpload> {
         let hash = self
             .hash
             .parse::<ContentHash>()
@@ -66,6 +70,7 @@ impl CreateBody {
             },
             mime: self.mime,
             chunk_size: self.chunk_size,
+            file_id,
         })
     }
 }
@@ -74,13 +79,17 @@ fn upload_id(raw: &str) -> ApiResult<UploadId> {
     UploadId::parse(raw).ok_or(ApiError::Core(CoreError::UploadNotFound))
 }
 
-/// `POST /api/v1/uploads`: instant upload, resume, or a new upload.
+/// `POST /api/v1/uploads`: instant upload, resume, or a new upload. With
+/// an `Idempotency-Key`, a repeated check answers with the file an earlier
+/// one recorded instead of recording another.
 pub async fn create(
     State(app): State<AppState>,
     Caller(owner): Caller,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let req = json::<CreateBody>(body).await?.into_request()?;
+    let file_id = idempotency_key(&headers)?.map(|key| FileId::for_request(&owner, &key, 0));
+    let req = json::<CreateBody>(body).await?.into_request(file_id)?;
     let outcome = app.service.create(&owner, req).await?;
     match &outcome {
         CreateOutcome::Instant(_) => metrics::counter!(INSTANT_UPLOADS).increment(1),
@@ -263,7 +272,7 @@ mod props {
             let good = hash.parse::<ContentHash>().is_ok()
                 && md5.as_deref().is_none_or(|m| hex(m, 32))
                 && sha256.as_deref().is_none_or(|s| hex(s, 64));
-            match body.into_request() {
+            match body.into_request(None) {
                 Ok(req) => {
                     prop_assert!(good);
                     prop_assert_eq!(req.size, size);

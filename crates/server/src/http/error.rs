@@ -120,6 +120,7 @@ impl ApiError {
                 C::TooSlow => "request_timeout",
                 C::Busy => "server_busy",
                 C::InvalidProof { .. } => "invalid_proof",
+                C::IdempotencyKeyReused => "idempotency_key_reused",
                 C::Store(_) | C::Catalog(_) => "internal",
             },
             ApiError::InvalidJson(_) => "invalid_json",
@@ -182,9 +183,10 @@ pub fn core_status(e: &CoreError) -> StatusCode {
         | C::LengthAlreadySet(_)
         | C::Locked
         | C::Contended => StatusCode::CONFLICT,
-        C::DigestMismatch(_) | C::ChunkHashMismatch(_) | C::HashMismatch(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        C::DigestMismatch(_)
+        | C::ChunkHashMismatch(_)
+        | C::HashMismatch(_)
+        | C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         C::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         C::Busy => StatusCode::SERVICE_UNAVAILABLE,
         C::Store(_) | C::Catalog(_) => StatusCode::INTERNAL_SERVER_ERROR,

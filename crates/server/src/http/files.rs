@@ -447,6 +447,8 @@ mod tests {
                 },
                 created_at: Timestamp(0),
                 public: false,
+                md5: None,
+                sha256: None,
             }
         }
 

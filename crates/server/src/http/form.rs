@@ -20,12 +20,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use tusk_core::model::{FileRecord, Owner};
+use tusk_core::model::{FileId, FileRecord, Owner};
 use tusk_core::service::SmallFile;
 use tusk_core::store::ByteStream;
 
 use super::error::{ApiError, ApiResult};
 use super::multipart::Form;
+use super::request::idempotency_key;
 use super::views::FileView;
 use super::{AppState, Caller};
 
@@ -105,7 +106,10 @@ const BATCH_BYTES: usize = 16 << 20;
 const BATCH_FILES: usize = 1000;
 
 /// `POST /api/v1/files`: every file part becomes a file. If any part fails,
-/// the files already stored by this request are deleted again.
+/// the files already stored by this request are deleted again. With an
+/// `Idempotency-Key`, each small file's id comes from the key and its
+/// position, so that a repeat of the request answers with the files it
+/// recorded (see the core's `replay`).
 pub async fn upload_files(
     State(app): State<AppState>,
     Caller(owner): Caller,
@@ -114,6 +118,7 @@ pub async fn upload_files(
 ) -> ApiResult<Response> {
     let boundary = boundary(&headers)?
         .ok_or_else(|| ApiError::UnsupportedMediaType("send multipart/form-data".into()))?;
+    let key = idempotency_key(&headers)?;
     let mut form = Form::new(body, boundary);
     let limits = app.service.limits();
     // A part longer than the largest file is streamed, to be refused the
@@ -122,11 +127,16 @@ pub async fn upload_files(
     let idle = limits.body_idle_timeout;
     let mut files = Files::default();
     let result: ApiResult<()> = async {
+        let mut index = 0;
         while let Some(mut field) = form.next_field().await? {
             if !is_file(&field) {
                 form.skip(&mut field).await?;
                 continue;
             }
+            let id = key
+                .as_deref()
+                .map(|key| FileId::for_request(&owner, key, index));
+            index += 1;
             // Browsers escape `"` in file names as %22 (HTML's form encoding).
             let name = field
                 .file_name()
@@ -141,7 +151,10 @@ pub async fn upload_files(
             // Refused before its bytes are read, as for any upload.
             let label = app.service.label(&name, mime.as_deref())?;
             match read_part(&mut field, small, idle).await? {
-                Part::Small(bytes) => files.add(&app, &owner, SmallFile { label, bytes }).await?,
+                Part::Small(bytes) => {
+                    let file = SmallFile { label, bytes, id };
+                    files.add(&app, &owner, file).await?
+                }
                 Part::Large(head) => {
                     // Stored after the small files before it: order is kept.
                     files.flush(&app, &owner).await?;

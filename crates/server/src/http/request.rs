@@ -134,6 +134,34 @@ pub fn content_digest(headers: &HeaderMap) -> ApiResult<Vec<Checksum>> {
     Ok(checks)
 }
 
+/// The longest `Idempotency-Key` taken.
+const KEY_MAX: usize = 255;
+
+/// The `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header):
+/// a structured-field string, e.g. `"8e03978e-40d5-43e8"` (a bare token is
+/// taken too), of 1 to 255 characters.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::InvalidRequest(format!(
+            "Idempotency-Key must be a quoted string of 1 to {KEY_MAX} characters"
+        ))
+    };
+    let text = value.to_str().map_err(|_| bad())?;
+    let item: sfv::Item = sfv::Parser::new(text).parse().map_err(|_| bad())?;
+    let key = match (item.bare_item.as_string(), item.bare_item.as_token()) {
+        (Some(s), _) => s.as_str(),
+        (_, Some(t)) => t.as_str(),
+        _ => return Err(bad()),
+    };
+    if key.is_empty() || key.len() > KEY_MAX {
+        return Err(bad());
+    }
+    Ok(Some(key.to_owned()))
+}
+
 /// The `Chunk-Hash` header: the chunk's own `sha256-4m` hash.
 pub fn chunk_hash(headers: &HeaderMap) -> ApiResult<Option<tusk_core::ContentHash>> {
     headers

@@ -18,6 +18,7 @@ mod proofs;
 mod props;
 mod quotas;
 mod races;
+mod replay;
 mod slow_clients;
 mod sweep;
 mod tus;

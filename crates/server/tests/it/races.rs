@@ -59,6 +59,9 @@ impl BlobStore for SlowReads {
     async fn staged_before(&self, before: Timestamp) -> StoreResult<Vec<Staging>> {
         self.inner.staged_before(before).await
     }
+    fn blobs_before(&self, before: Timestamp) -> tusk_core::store::BlobIds {
+        self.inner.blobs_before(before)
+    }
     async fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreResult<ByteStream> {
         tokio::time::sleep(self.delay).await;
         self.read
@@ -125,6 +128,7 @@ async fn check(svc: &Arc<UploadService>, who: &Owner, bytes: &[u8], claims: Clai
         },
         mime: None,
         chunk_size: None,
+        file_id: None,
     };
     match svc.create(who, req).await.unwrap() {
         CreateOutcome::Created(u) | CreateOutcome::Resumed(u) => u,
@@ -200,6 +204,7 @@ async fn a_claim_refuted_once_is_not_checked_by_reading_again() {
             },
             mime: None,
             chunk_size: None,
+            file_id: None,
         };
         let err = s.svc.create(&ann, req).await.unwrap_err();
         assert!(matches!(err, Error::HashMismatch("md5")), "{err:?}");
@@ -323,6 +328,7 @@ async fn an_idle_upload_is_resumed_under_another_name_with_the_claims_of_both() 
         },
         mime: None,
         chunk_size: None,
+        file_id: None,
     };
     let CreateOutcome::Resumed(again) = s.svc.create(&ann, req).await.unwrap() else {
         panic!("not resumed");

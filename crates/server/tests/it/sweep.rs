@@ -1,17 +1,20 @@
 //! The sweeper: an upload idle past its expiry is ended and its staging
 //! discarded — a part file on disk, a multipart upload and its pieces on
-//! S3 — while an upload resumed in time is kept and completes; staging no
-//! upload names (a node died in between) is discarded once old enough. Time is not
-//! waited for: the sweep is asked about a moment in the future.
+//! S3 — while an upload resumed in time is kept and completes; staging and
+//! blobs no record names (a node died in between) are discarded once old
+//! enough, while a stored file's blob and a finished partial upload's blob
+//! stay. Time is not waited for: the sweep is asked about a moment in the
+//! future.
 
 use crate::common;
 
 use std::time::Duration;
 
+use common::tus::{OCTETS, location};
 use common::{MIB, TestServer, random_bytes};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sqlx::Connection;
 use tusk_core::BlobStore;
@@ -109,6 +112,107 @@ async fn orphans_go_live_uploads_stay(
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// A blob written through a second handle on the same store, as a node
+/// that died before recording it (or failed to delete it) leaves one, is
+/// deleted by a sweep once older than the orphan age; while young it is
+/// kept. Owned blobs stay however old: a stored file's, and a finished tus
+/// partial upload's (committed into its own blob, waiting for its final
+/// upload), which is then concatenated into a file.
+async fn orphan_blobs_go_owned_ones_stay(
+    s: &TestServer,
+    other: &dyn BlobStore,
+    blobs: impl AsyncFn() -> usize,
+) {
+    let stored = random_bytes(MIB + 3);
+    let file = s.upload("stored.bin", &stored).await;
+    let part = random_bytes(1000);
+    let r = s
+        .tus(Method::POST, "/tus/")
+        .header("upload-concat", "partial")
+        .header("upload-length", part.len())
+        .header("content-type", OCTETS)
+        .body(part.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let part_path = location(&r);
+    let orphan = BlobId::random();
+    other
+        .put_blobs(&[(orphan.clone(), random_bytes(777).into())])
+        .await
+        .unwrap();
+    assert_eq!(blobs().await, 3, "the file's, the part's and the orphan");
+
+    // Young: it may be a blob about to be recorded.
+    let now = Timestamp::now();
+    assert_eq!(s.service.sweep_orphan_blobs(now).await.unwrap(), 0);
+    assert_eq!(blobs().await, 3);
+    let later = now.plus(ORPHAN_AGE + Duration::from_secs(60));
+    assert_eq!(s.service.sweep_orphan_blobs(later).await.unwrap(), 1);
+    assert_eq!(blobs().await, 2, "the orphan is gone, owned blobs stay");
+    let err = other.read(&orphan, 0..777).await.err().expect("deleted");
+    assert!(
+        matches!(err, tusk_core::store::StoreError::NotFound),
+        "{err:?}"
+    );
+    assert_eq!(s.service.sweep_orphan_blobs(later).await.unwrap(), 0);
+
+    assert!(s.download(&file).await == stored);
+    let r = s
+        .tus(Method::POST, "/tus/")
+        .header("upload-concat", format!("final;{part_path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let joined = s.tus_file(&location(&r)).await;
+    assert!(s.download(&joined).await == part);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_blobs_are_swept_on_disk() {
+    let s = TestServer::start().await;
+    let other = tusk_store::FsStore::open(s.data()).unwrap();
+    orphan_blobs_go_owned_ones_stay(&s, &other, async || s.blob_count()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_blobs_are_swept_on_s3_and_postgres() {
+    let (s, config, _) = on_s3().await;
+    let other = S3Store::open(&config).await.unwrap();
+    let s3 = raw_s3();
+    let prefix = config.prefix.clone();
+    let blobs = async || {
+        let listed: Vec<_> = s3
+            .list(Some(&format!("{prefix}/blobs").into()))
+            .try_collect()
+            .await
+            .unwrap();
+        listed.len()
+    };
+    orphan_blobs_go_owned_ones_stay(&s, &other, blobs).await;
+}
+
+/// The orphan age is the operator's: with `--orphan-age 0s`, an unowned
+/// blob is an orphan at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orphan_age_is_a_setting() {
+    let s = TestServer::start_with(|c| c.orphan_age = Duration::ZERO).await;
+    let kept = s.upload("kept.bin", &random_bytes(10)).await;
+    let other = tusk_store::FsStore::open(s.data()).unwrap();
+    other
+        .put_blobs(&[(BlobId::random(), random_bytes(10).into())])
+        .await
+        .unwrap();
+    assert_eq!(s.blob_count(), 2);
+    // A moment later than the blob's time, not an hour.
+    let now = Timestamp::now().plus(Duration::from_millis(5));
+    assert_eq!(s.service.sweep_orphan_blobs(now).await.unwrap(), 1);
+    assert_eq!(s.blob_count(), 1);
+    assert_eq!(s.download(&kept).await.len(), 10);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_uploads_are_swept_on_disk() {
     let s = TestServer::start_with(|c| c.upload_ttl = Duration::from_secs(3600)).await;
@@ -147,13 +251,7 @@ async fn on_s3() -> (TestServer, S3Config, impl AsyncFn() -> usize) {
         c.s3_endpoint = Some(env("TUSK_TEST_S3_ENDPOINT"));
     })
     .await;
-    let s3 = object_store::aws::AmazonS3Builder::from_env()
-        .with_bucket_name(&bucket)
-        .with_endpoint(env("TUSK_TEST_S3_ENDPOINT"))
-        .with_region("us-east-1")
-        .with_allow_http(true)
-        .build()
-        .unwrap();
+    let s3 = raw_s3();
     // Uploads with something staged: one `staging/<blob>/upload` marker
     // each, which goes with the multipart upload.
     let listed_prefix = prefix.clone();
@@ -177,6 +275,17 @@ async fn on_s3() -> (TestServer, S3Config, impl AsyncFn() -> usize) {
         part_memory: tusk_store::s3::DEFAULT_PART_MEMORY,
     };
     (s, config, staged)
+}
+
+/// The test bucket, reached directly.
+fn raw_s3() -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(env("TUSK_TEST_S3_BUCKET"))
+        .with_endpoint(env("TUSK_TEST_S3_ENDPOINT"))
+        .with_region("us-east-1")
+        .with_allow_http(true)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

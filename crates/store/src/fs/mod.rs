@@ -34,12 +34,12 @@ pub mod private;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::task::spawn_blocking;
 use tokio_util::io::ReaderStream;
 use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
-use tusk_core::store::{BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
+use tusk_core::store::{BlobIds, BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
 
 use direct::DirectWriter;
 
@@ -136,6 +136,30 @@ fn start_writeback(file: &File, pos: u64, len: u64) -> io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &File, _pos: u64, _len: u64) -> io::Result<()> {
     Ok(())
+}
+
+/// The files in `dir` named by a blob id and last modified before
+/// `before`. A file removed while the folder is read is left out.
+fn written_before(dir: &Path, before: Timestamp) -> io::Result<Vec<BlobId>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(blob) = entry.file_name().to_str().and_then(BlobId::parse) else {
+            continue;
+        };
+        let written = match entry.metadata() {
+            Ok(meta) => meta.modified()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let millis = written
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if millis < before.0 {
+            found.push(blob);
+        }
+    }
+    Ok(found)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -256,27 +280,28 @@ impl BlobStore for FsStore {
     /// Part files last written before `before`.
     async fn staged_before(&self, before: Timestamp) -> StoreResult<Vec<Staging>> {
         let parts = self.root.join("parts");
-        blocking(move || {
-            let mut staged = Vec::new();
-            for entry in std::fs::read_dir(&parts)? {
-                let entry = entry?;
-                let Some(blob) = entry.file_name().to_str().and_then(BlobId::parse) else {
-                    continue;
-                };
-                let written = entry.metadata()?.modified()?;
-                let millis = written
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                if millis < before.0 {
-                    staged.push(Staging {
-                        blob,
-                        handle: String::new(),
-                    });
-                }
-            }
-            Ok(staged)
-        })
-        .await
+        let blobs = blocking(move || written_before(&parts, before)).await?;
+        Ok(blobs
+            .into_iter()
+            .map(|blob| Staging {
+                blob,
+                handle: String::new(),
+            })
+            .collect())
+    }
+
+    /// Blob files last modified before `before`, one fan-out folder at a
+    /// time.
+    fn blobs_before(&self, before: Timestamp) -> BlobIds {
+        let blobs = self.root.join("blobs");
+        futures::stream::iter(0..=255u8)
+            .then(move |prefix| {
+                let dir = blobs.join(format!("{prefix:02x}"));
+                blocking(move || written_before(&dir, before))
+            })
+            .map_ok(|ids| futures::stream::iter(ids.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
     }
 
     async fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreResult<ByteStream> {

@@ -44,7 +44,7 @@ use object_store::{
 };
 use tusk_core::hash::BLOCK_SIZE;
 use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
-use tusk_core::store::{BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
+use tusk_core::store::{BlobIds, BlobStore, ByteStream, ChunkWriter, StoreError, StoreResult};
 
 use memory::PartMemory;
 use part::PartWriter;
@@ -409,6 +409,20 @@ impl BlobStore for S3Store {
             });
         }
         Ok(staged)
+    }
+
+    /// Objects under `blobs/` whose last-modified date is before `before`.
+    fn blobs_before(&self, before: Timestamp) -> BlobIds {
+        let inner = self.inner.clone();
+        let listed = inner.s3.list(Some(&inner.key("blobs")));
+        listed
+            .map_err(store_error)
+            .try_filter_map(move |meta| {
+                let old = meta.last_modified.timestamp_millis() < before.0;
+                let blob = meta.location.filename().and_then(BlobId::parse);
+                futures::future::ready(Ok(blob.filter(|_| old)))
+            })
+            .boxed()
     }
 
     async fn read(&self, blob: &BlobId, range: Range<u64>) -> StoreResult<ByteStream> {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tusk_core::BlobStore;
 use tusk_core::model::{BlobId, ChunkRecord, ChunkRef, Staging, Timestamp};
-use tusk_core::store::{ByteStream, ChunkWriter, StoreError, StoreResult};
+use tusk_core::store::{BlobIds, ByteStream, ChunkWriter, StoreError, StoreResult};
 use tusk_store::FsStore;
 
 /// The local-disk store without its own `put_blobs`: the default runs.
@@ -42,6 +42,10 @@ impl BlobStore for Staged {
 
     async fn staged_before(&self, before: Timestamp) -> StoreResult<Vec<Staging>> {
         self.0.staged_before(before).await
+    }
+
+    fn blobs_before(&self, before: Timestamp) -> BlobIds {
+        self.0.blobs_before(before)
     }
 
     async fn ping(&self) -> StoreResult<()> {
