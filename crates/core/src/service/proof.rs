@@ -63,8 +63,7 @@ pub const PROOF_BLOCK_TIME: Duration = Duration::from_millis(25);
 pub fn challenge_blocks(blocks: u64) -> u64 {
     blocks
         .isqrt()
-        .max(PROOF_BLOCKS)
-        .min(MAX_PROOF_BLOCKS)
+        .clamp(PROOF_BLOCKS, MAX_PROOF_BLOCKS)
         .min(blocks)
 }
 
@@ -259,4 +258,29 @@ fn claims_match(upload: &Upload, blob: &Blob) -> bool {
         && upload.size == Some(blob.size)
         && upload.claims.md5.is_none_or(|c| blob.md5 == Some(c))
         && upload.claims.sha256.is_none_or(|c| blob.sha256 == Some(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_grow_with_the_file_within_bounds() {
+        let cases = [
+            (0, 0),
+            (1, 1),
+            (2, 2),
+            (3, 3),
+            (15, 3),
+            (16, 4),
+            (256, 16),
+            (1023, 31),
+            (1024, 32),
+            (1 << 18, 32),
+        ];
+        for (blocks, challenged) in cases {
+            assert_eq!(challenge_blocks(blocks), challenged, "{blocks} blocks");
+        }
+        assert_eq!(proof_time(16), PROOF_TIME + PROOF_BLOCK_TIME * 16);
+    }
 }
