@@ -74,7 +74,11 @@ impl FileId {
     pub fn for_request(owner: &Owner, key: &str, index: usize) -> FileId {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        for part in [b"tusk file id".as_slice(), owner.0.as_bytes(), key.as_bytes()] {
+        for part in [
+            b"tusk file id".as_slice(),
+            owner.0.as_bytes(),
+            key.as_bytes(),
+        ] {
             // Length-prefixed, so that no two inputs run together.
             h.update((part.len() as u64).to_be_bytes());
             h.update(part);

@@ -203,7 +203,11 @@ impl UploadService {
             Err(e) => return Err(e),
         }
         // A repeat of a check that recorded the file already.
-        let keyed: Vec<_> = req.file_id.iter().map(|id| (id.clone(), name, blob.hash)).collect();
+        let keyed: Vec<_> = req
+            .file_id
+            .iter()
+            .map(|id| (id.clone(), name, blob.hash))
+            .collect();
         if let Some(mut done) = self.recorded_already(owner, &keyed).await? {
             return Ok(done.pop());
         }

@@ -87,12 +87,14 @@ impl UploadService {
     }
 
     /// Checks a proof of possession for an upload of `owner` and, if it
-    /// holds, records the file at once; answered after [`PROOF_TIME`].
+    /// holds, records the file at once (as `file_id` when the request names
+    /// it: see `replay`); answered after [`PROOF_TIME`].
     pub async fn prove(
         &self,
         owner: &Owner,
         id: &UploadId,
         answers: &[Digest32],
+        file_id: Option<FileId>,
     ) -> Result<ProofOutcome> {
         let started = tokio::time::Instant::now();
         let upload = self.get_upload(owner, id).await?;
@@ -105,7 +107,9 @@ impl UploadService {
                 expected: challenge.blocks.len(),
             });
         }
-        let proven = self.proven_file(&upload, &challenge, answers).await;
+        let proven = self
+            .proven_file(&upload, &challenge, answers, file_id)
+            .await;
         tokio::time::sleep_until(started + PROOF_TIME).await;
         match proven? {
             Some(file) => Ok(ProofOutcome::Instant(file)),
@@ -120,6 +124,7 @@ impl UploadService {
         upload: &Upload,
         challenge: &Challenge,
         answers: &[Digest32],
+        file_id: Option<FileId>,
     ) -> Result<Option<FileRecord>> {
         let Some(hash) = upload.claims.hash else {
             return Ok(None);
@@ -161,8 +166,17 @@ impl UploadService {
         // Proven: the file is recorded and the upload (with what it staged)
         // ends, under its lock so that no chunk is being written into it.
         let _guard = self.catalog.lock(&upload_lock(&upload.id)).await?;
+        // Recorded already by a proof that stopped before ending the upload.
+        let keyed: Vec<_> = file_id
+            .iter()
+            .map(|id| (id.clone(), upload.name.as_str(), hash))
+            .collect();
+        if let Some(mut done) = self.recorded_already(&upload.owner, &keyed).await? {
+            self.discard(upload, None).await?;
+            return Ok(done.pop());
+        }
         let file = NewFile {
-            id: FileId::random(),
+            id: file_id.unwrap_or_else(FileId::random),
             owner: upload.owner.clone(),
             name: upload.name.clone(),
             mime: upload.mime.clone(),

@@ -81,7 +81,10 @@ impl UploadService {
         let keyed: Option<Vec<_>> = (files.iter().zip(&hashes))
             .map(|(f, h)| Some((f.id.clone()?, f.label.name(), *h)))
             .collect();
-        if let Some(done) = self.recorded_already(owner, &keyed.unwrap_or_default()).await? {
+        if let Some(done) = self
+            .recorded_already(owner, &keyed.unwrap_or_default())
+            .await?
+        {
             return Ok(done);
         }
         // Each distinct content once, in order of first appearance.

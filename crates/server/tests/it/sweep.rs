@@ -152,7 +152,10 @@ async fn orphan_blobs_go_owned_ones_stay(
     assert_eq!(s.service.sweep_orphan_blobs(later).await.unwrap(), 1);
     assert_eq!(blobs().await, 2, "the orphan is gone, owned blobs stay");
     let err = other.read(&orphan, 0..777).await.err().expect("deleted");
-    assert!(matches!(err, tusk_core::store::StoreError::NotFound), "{err:?}");
+    assert!(
+        matches!(err, tusk_core::store::StoreError::NotFound),
+        "{err:?}"
+    );
     assert_eq!(s.service.sweep_orphan_blobs(later).await.unwrap(), 0);
 
     assert!(s.download(&file).await == stored);
