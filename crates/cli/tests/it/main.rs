@@ -9,5 +9,6 @@ mod hash;
 mod health;
 mod nodes;
 mod serve;
+mod soak;
 mod tokens;
 mod tus_clients;
