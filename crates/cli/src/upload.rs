@@ -24,6 +24,7 @@ use indicatif::ProgressBar;
 use serde_json::json;
 use tusk_client::batch::{BATCH_BYTES, BATCH_FILES, SMALL_FILE, SmallFile, post_batch};
 use tusk_client::hash::{FileHash, hash_file_counting};
+use tusk_client::retry::retrying;
 use tusk_client::upload::Progress;
 use tusk_client::{Check, ClientError, FileInfo, UploadError, UploadOptions, Uploader};
 
@@ -269,6 +270,9 @@ pub async fn run(args: UploadArgs) -> ExitCode {
 
 /// Leaves out the entries an earlier run uploaded to this server, that are
 /// unchanged since and whose file the server still has with that content.
+/// Asking is retried like any request; a file the server cannot be asked
+/// about fails (the next run asks again) rather than being uploaded again,
+/// which would record it twice.
 async fn skip_uploaded(
     uploader: &Uploader,
     shared: &Arc<Shared>,
@@ -283,13 +287,25 @@ async fn skip_uploaded(
             else {
                 return Some(entry);
             };
-            match uploader.client().file(&id).await {
+            let client = uploader.client();
+            let asked = retrying(
+                || client.file(&id),
+                |e, w| shared.bars.retrying(&entry.name, e, w),
+            )
+            .await;
+            match asked {
                 Ok(file) if file.hash == hash => {
                     shared.sent.inc(entry.stamp.size);
                     shared.finished(&entry, &file, Status::Exists, false).await;
                     None
                 }
-                _ => Some(entry),
+                // Deleted, or replaced: upload it again.
+                Ok(_) => Some(entry),
+                Err(e) if e.status().is_some_and(|s| s.is_client_error()) => Some(entry),
+                Err(e) => {
+                    shared.failed(&entry.path, &explain(&e, &shared.server));
+                    None
+                }
             }
         })
         .buffered(16)

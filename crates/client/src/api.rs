@@ -325,14 +325,23 @@ impl Client {
         checked(status == StatusCode::OK, body)
     }
 
-    /// `POST /api/v1/uploads/{id}/proof`: the answers to the challenge.
-    pub async fn prove(&self, id: &str, digests: &[String]) -> Result<Checked, ClientError> {
-        let response = self
+    /// `POST /api/v1/uploads/{id}/proof`: the answers to the challenge,
+    /// with the check's idempotency key (the file it records gets the id
+    /// an instant upload with that key would).
+    pub async fn prove(
+        &self,
+        id: &str,
+        digests: &[String],
+        key: Option<&str>,
+    ) -> Result<Checked, ClientError> {
+        let mut request = self
             .http
             .post(self.url(&format!("/api/v1/uploads/{id}/proof")))
-            .json(&json!({ "digests": digests }))
-            .send()
-            .await?;
+            .json(&json!({ "digests": digests }));
+        if let Some(key) = key {
+            request = request.header("idempotency-key", sf_string(key)?);
+        }
+        let response = request.send().await?;
         let (_, body): (_, CheckBody) = parse(response).await?;
         checked(true, body)
     }

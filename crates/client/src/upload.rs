@@ -183,10 +183,11 @@ impl Uploader {
         &self,
         file: &Arc<File>,
         upload: &UploadInfo,
-        size: u64,
+        request: &NewUpload,
         challenge: &Challenge,
         progress: &dyn Progress,
     ) -> Result<Checked, UploadError> {
+        let size = request.size;
         let nonce = hex::decode(&challenge.nonce)
             .map_err(|_| ClientError::Protocol("the challenge's nonce is not hex".into()))?;
         let (file, blocks) = (file.clone(), challenge.blocks.clone());
@@ -210,7 +211,7 @@ impl Uploader {
         .map_err(ClientError::Io)?;
         let client = &self.client;
         Ok(retrying(
-            || client.prove(&upload.id, &digests),
+            || client.prove(&upload.id, &digests, request.idempotency_key.as_deref()),
             |e, w| progress.retrying(e, w),
         )
         .await?)
@@ -234,7 +235,7 @@ impl Uploader {
                 upload, challenge, ..
             }) => match challenge {
                 Some(c) if upload.received.is_empty() && hashed.size > PROVE_ABOVE => {
-                    match self.prove(file, &upload, hashed.size, &c, progress).await? {
+                    match self.prove(file, &upload, request, &c, progress).await? {
                         Checked::Instant(file) => {
                             progress.already(hashed.size);
                             return Ok(report(file, true, 0, 0, hashed.size));
@@ -341,8 +342,12 @@ fn report(file: FileInfo, instant: bool, chunks: usize, bytes: u64, resumed: u64
     }
 }
 
+/// The upload ended or vanished under us (`410`, or `404 upload_not_found`:
+/// for instance a proof that recorded the file and ended the upload, whose
+/// answer was lost). A fresh check with the same idempotency key finds
+/// the file such a proof recorded.
 fn is_gone(e: &ClientError) -> bool {
-    e.status() == Some(StatusCode::GONE)
+    e.status() == Some(StatusCode::GONE) || e.code() == Some("upload_not_found")
 }
 
 /// Bytes in the chunks `indexes` of `upload`.

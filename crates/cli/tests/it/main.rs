@@ -12,5 +12,6 @@ mod health;
 mod nodes;
 mod permissions;
 mod serve;
+mod soak;
 mod tokens;
 mod tus_clients;

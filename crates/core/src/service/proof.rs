@@ -128,13 +128,15 @@ impl UploadService {
     }
 
     /// Checks a proof of possession for an upload of `owner` and, if it
-    /// holds, records the file at once; answered [`proof_time`] after it
-    /// arrived, whatever it found.
+    /// holds, records the file at once (as `file_id` when the request names
+    /// it: see `replay`); answered [`proof_time`] after it arrived, whatever
+    /// it found.
     pub async fn prove(
         &self,
         owner: &Owner,
         id: &UploadId,
         answers: &[Digest32],
+        file_id: Option<FileId>,
     ) -> Result<ProofOutcome> {
         let started = tokio::time::Instant::now();
         let upload = self.get_upload(owner, id).await?;
@@ -163,7 +165,7 @@ impl UploadService {
         };
         tokio::time::sleep_until(due).await;
         match held {
-            Some(blob) => match self.record_proven(&upload, &blob).await? {
+            Some(blob) => match self.record_proven(&upload, &blob, file_id).await? {
                 Some(file) => Ok(ProofOutcome::Instant(file)),
                 None => Ok(ProofOutcome::Upload(self.get_upload(owner, id).await?)),
             },
@@ -217,7 +219,12 @@ impl UploadService {
     /// Records the file of a proven upload on `blob` and ends the upload;
     /// `None` if the upload completed or ended meanwhile, or the content
     /// was freed.
-    async fn record_proven(&self, upload: &Upload, blob: &Blob) -> Result<Option<FileRecord>> {
+    async fn record_proven(
+        &self,
+        upload: &Upload,
+        blob: &Blob,
+        file_id: Option<FileId>,
+    ) -> Result<Option<FileRecord>> {
         // Proven: the file is recorded and the upload (with what it staged)
         // ends, under its lock so that no chunk is being written into it
         // and no completion runs beside; looked at again under the lock,
@@ -229,8 +236,17 @@ impl UploadService {
             Ok(_) | Err(Error::UploadNotFound | Error::UploadGone(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
+        // Recorded already by a proof that stopped before ending the upload.
+        let keyed: Vec<_> = file_id
+            .iter()
+            .map(|id| (id.clone(), upload.name.as_str(), blob.hash))
+            .collect();
+        if let Some(mut done) = self.recorded_already(&upload.owner, &keyed).await? {
+            self.discard(&upload, None).await?;
+            return Ok(done.pop());
+        }
         let file = NewFile {
-            id: FileId::random(),
+            id: file_id.unwrap_or_else(FileId::random),
             owner: upload.owner.clone(),
             name: upload.name.clone(),
             mime: upload.mime.clone(),

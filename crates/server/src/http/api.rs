@@ -135,13 +135,16 @@ struct ProofBody {
 
 /// `POST /api/v1/uploads/{id}/proof`: proves holding the content; the
 /// file is recorded at once if the proof holds, else the upload goes on.
+/// The check's `Idempotency-Key` names the file, as for an instant upload.
 pub async fn prove(
     State(app): State<AppState>,
     Caller(owner): Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let id = upload_id(&id)?;
+    let file_id = idempotency_key(&headers)?.map(|key| FileId::for_request(&owner, &key, 0));
     let proof = json::<ProofBody>(body).await?;
     let digests = proof
         .digests
@@ -151,14 +154,16 @@ pub async fn prove(
                 .ok_or_else(|| ApiError::InvalidDigest("digests: each is 64 hex digits".into()))
         })
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(match app.service.prove(&owner, &id, &digests).await? {
-        ProofOutcome::Instant(file) => Json(json!({
-            "status": "complete",
-            "file": FileView::of(&app, &file).await?,
-        }))
-        .into_response(),
-        ProofOutcome::Upload(upload) => uploading(&app, &upload).await?.into_response(),
-    })
+    Ok(
+        match app.service.prove(&owner, &id, &digests, file_id).await? {
+            ProofOutcome::Instant(file) => Json(json!({
+                "status": "complete",
+                "file": FileView::of(&app, &file).await?,
+            }))
+            .into_response(),
+            ProofOutcome::Upload(upload) => uploading(&app, &upload).await?.into_response(),
+        },
+    )
 }
 
 /// `GET /api/v1/uploads/{id}`.

@@ -171,7 +171,7 @@ async fn a_proof_is_answered_at_the_same_moment_whether_the_content_exists() {
         let blocks = s.svc.challenge(&up).await.unwrap().blocks.len();
         let wrong = vec![[0u8; 32]; blocks];
         let started = tokio::time::Instant::now();
-        let outcome = s.svc.prove(&eve, &up.id, &wrong).await.unwrap();
+        let outcome = s.svc.prove(&eve, &up.id, &wrong, None).await.unwrap();
         assert!(matches!(outcome, ProofOutcome::Upload(_)));
         took.push((started.elapsed(), proof_time(blocks)));
     }
@@ -240,7 +240,7 @@ async fn a_proof_racing_a_completion_makes_one_file() {
             sha2::Digest::finalize(h).into()
         })
         .collect();
-    let (proved, completed) = tokio::join!(s.svc.prove(&bob, &up.id, &right), async {
+    let (proved, completed) = tokio::join!(s.svc.prove(&bob, &up.id, &right, None), async {
         tokio::time::sleep(Duration::from_millis(50)).await;
         s.svc.complete(&bob, &up.id).await
     });

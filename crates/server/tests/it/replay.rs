@@ -1,14 +1,15 @@
-//! Requests repeated after a lost answer: a form post of small files, or a
-//! check that became an instant upload, sent again with the same
-//! `Idempotency-Key` answers with the files the first one recorded and
-//! records nothing more. Without a key each request records its files; a
-//! key reused for other files is refused and changes nothing.
+//! Requests repeated after a lost answer: a form post of small files, a
+//! check that became an instant upload, or a proof of possession, sent
+//! again with the same `Idempotency-Key`, end with the files the first one
+//! recorded and record nothing more. Without a key each request records
+//! its files; a key reused for other files is refused and changes nothing.
 
 use crate::common;
 
-use common::{TestServer, hash, random_bytes};
+use common::{MIB, TestServer, hash, hex, random_bytes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 /// `POST /api/v1/files` of `files` (name, bytes), with `key` if given.
 async fn post_form(
@@ -135,4 +136,65 @@ async fn malformed_keys_are_refused() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{key}: {body}");
     }
     assert!(s.all_files().await.is_empty());
+}
+
+/// The answers to a challenge, computed from the bytes.
+fn answers(challenge: &Value, data: &[u8]) -> Vec<String> {
+    let nonce: Vec<u8> = {
+        let text = challenge["nonce"].as_str().unwrap();
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    challenge["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let i = b.as_u64().unwrap() as usize;
+            let block = &data[i * 4 * MIB..((i + 1) * 4 * MIB).min(data.len())];
+            let mut h = Sha256::new();
+            h.update(&nonce);
+            h.update(block);
+            hex(&h.finalize())
+        })
+        .collect()
+}
+
+/// A proof whose answer was lost: proving again finds the upload gone (the
+/// proof ended it), and the client's fresh check with the same key finds
+/// the file the proof recorded.
+#[tokio::test]
+async fn a_repeated_proof_records_its_file_once() {
+    let s = TestServer::start().await;
+    let data = random_bytes(5 * MIB + 7);
+    let key = "\"proof-1\"";
+    let (status, created) = check(&s, "b.bin", &data, Some(key)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    // The content is stored meanwhile, under another name.
+    s.upload("a.bin", &data).await;
+    let id = created["upload"]["id"].as_str().unwrap();
+    let digests = answers(&created["challenge"], &data);
+    let prove = async || {
+        let r = s
+            .http
+            .post(s.url(&format!("/api/v1/uploads/{id}/proof")))
+            .header("idempotency-key", key)
+            .json(&json!({ "digests": digests }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json::<Value>().await.unwrap())
+    };
+    let (status, proved) = prove().await;
+    assert_eq!(status, StatusCode::OK, "{proved}");
+    assert_eq!(proved["status"], "complete", "{proved}");
+    let (status, again) = prove().await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{again}");
+    let (status, checked) = check(&s, "b.bin", &data, Some(key)).await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    assert_eq!(checked["file"]["id"], proved["file"]["id"]);
+    assert_eq!(names(&s).await, ["a.bin", "b.bin"]);
 }
