@@ -153,8 +153,15 @@ impl UploadService {
             }
             if let Some(quota) = quota {
                 if at + room > reserved {
-                    if !body.has_more().await? {
-                        break;
+                    // Only for bytes that are coming; a body that broke off
+                    // here keeps what it sent, as anywhere else.
+                    match body.has_more().await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            broke_off = Some(e);
+                            break;
+                        }
                     }
                     let have = reserved.max(at);
                     let want = (at + room).min(have.saturating_add(RESERVE_STEP));
