@@ -6,10 +6,10 @@
 
 use crate::common;
 
-use common::{MIB, TestServer, hash, hex, random_bytes};
+use common::who::answers;
+use common::{MIB, TestServer, hash, random_bytes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// `POST /api/v1/files` of `files` (name, bytes), with `key` if given.
 async fn post_form(
@@ -136,30 +136,6 @@ async fn malformed_keys_are_refused() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{key}: {body}");
     }
     assert!(s.all_files().await.is_empty());
-}
-
-/// The answers to a challenge, computed from the bytes.
-fn answers(challenge: &Value, data: &[u8]) -> Vec<String> {
-    let nonce: Vec<u8> = {
-        let text = challenge["nonce"].as_str().unwrap();
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
-    };
-    challenge["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            let i = b.as_u64().unwrap() as usize;
-            let block = &data[i * 4 * MIB..((i + 1) * 4 * MIB).min(data.len())];
-            let mut h = Sha256::new();
-            h.update(&nonce);
-            h.update(block);
-            hex(&h.finalize())
-        })
-        .collect()
 }
 
 /// A proof whose answer was lost: proving again finds the upload gone (the
